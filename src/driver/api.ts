@@ -1,0 +1,41 @@
+import type { Outcome, TaskSpec } from "./types.ts";
+
+/** Nomad's fingerprint: `driver.exec` = "1" only when healthy. */
+export interface Fingerprint {
+  health: "healthy" | "unhealthy" | "undetected";
+  /** Nomad's health text: "Healthy", "Driver must run as root", ... */
+  description: string;
+  attributes: Record<string, string>;
+}
+
+/** Where a task's stdio goes. A number is an fd the caller owns (dup'ed into the task). */
+export type StdioSpec = "null" | "pipe" | "inherit" | number;
+
+export interface StartOptions {
+  stdin?: StdioSpec;
+  stdout?: StdioSpec;
+  stderr?: StdioSpec;
+  /** Called with each stage's start/end for tracing (prepare, spawn, ...). */
+  onStage?: (stage: string, startMs: number, endMs: number) => void;
+}
+
+/** A running task. Its streams are present when the matching StdioSpec was "pipe". */
+export interface TaskHandle {
+  readonly id: string;
+  /** Host pid of the task's PID-namespace init (or of the task in host pid mode). */
+  readonly pid: number;
+  readonly stdin: import("bun").FileSink | null;
+  readonly stdout: ReadableStream<Uint8Array> | null;
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /** Resolves once the task ended and everything it had (cgroup, mounts, task dir) is gone. */
+  wait(): Promise<Outcome>;
+  /** Nomad `alloc signal`: the main process by default. Unknown names throw. */
+  signal(signal: string, scope?: "main" | "group" | "all"): void;
+  /** Nomad stop: kill_signal, wait kill_timeout, then SIGKILL of the whole cgroup. */
+  stop(opts?: { signal?: string; timeoutMs?: number }): Promise<Outcome>;
+}
+
+export interface Driver {
+  fingerprint(): Fingerprint;
+  start(spec: TaskSpec, opts?: StartOptions): Promise<TaskHandle>;
+}
