@@ -19,12 +19,20 @@ export interface StartOptions {
   onStage?: (stage: string, startMs: number, endMs: number) => void;
 }
 
+/** The write end of a task's stdin pipe. end() closes it, so the task sees EOF. */
+export interface TaskStdin {
+  /** Resolves once the chunk is in the pipe (back-pressure: awaits a slow reader). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Idempotent. */
+  end(): Promise<void>;
+}
+
 /** A running task. Its streams are present when the matching StdioSpec was "pipe". */
 export interface TaskHandle {
   readonly id: string;
   /** Host pid of the task's PID-namespace init (or of the task in host pid mode). */
   readonly pid: number;
-  readonly stdin: import("bun").FileSink | null;
+  readonly stdin: TaskStdin | null;
   readonly stdout: ReadableStream<Uint8Array> | null;
   readonly stderr: ReadableStream<Uint8Array> | null;
   /** Resolves once the task ended and everything it had (cgroup, mounts, task dir) is gone. */

@@ -1,0 +1,151 @@
+/**
+ * Bunker's system of record. One schema for Postgres and PGlite: only plain
+ * Postgres types (no extensions), so the same generated migrations apply to both.
+ * Closed vocabularies are text columns with CHECK constraints rather than
+ * Postgres enums: adding a value later is a constraint swap, not an
+ * `ALTER TYPE ... ADD VALUE` that cannot run inside a transaction.
+ */
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+export const TRIGGERS = ["http", "async", "cron", "cli"] as const;
+export type Trigger = (typeof TRIGGERS)[number];
+
+export const INVOCATION_STATES = ["queued", "running", "succeeded", "failed", "lost", "cancelled"] as const;
+export type InvocationState = (typeof INVOCATION_STATES)[number];
+
+/** The driver's TerminationReason plus "lost" (the server died before the task's end was seen). */
+export const REASONS = ["exited", "signaled", "timeout", "oom", "stopped", "setup_failed", "lost"] as const;
+export type Reason = (typeof REASONS)[number];
+
+export const JOB_STATES = ["queued", "leased", "done", "dead"] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** `col in ('a', 'b')` for a CHECK constraint; values are our own constants, never user input. */
+function oneOf(column: string, values: readonly string[]) {
+  return sql.raw(`${column} in (${values.map((v) => `'${v}'`).join(", ")})`);
+}
+
+/** Payloads are opaque bytes (an HTTP body); bytea keeps them exact. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "bytea",
+});
+
+/** Millisecond precision: exactly what a JS Date holds, so values round-trip and cursors compare exactly. */
+const tstz = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
+
+export const functions = pgTable("functions", {
+  name: text("name").primaryKey(),
+  definition: jsonb("definition").$type<Record<string, unknown>>().notNull(),
+  createdAt: tstz("created_at").notNull().defaultNow(),
+  updatedAt: tstz("updated_at").notNull().defaultNow(),
+});
+
+export const invocations = pgTable(
+  "invocations",
+  {
+    id: text("id").primaryKey(),
+    function: text("function").notNull(),
+    trigger: text("trigger").$type<Trigger>().notNull(),
+    state: text("state").$type<InvocationState>().notNull(),
+    /** Stable name of the server that ran it; markLost only touches its own node's rows. */
+    node: text("node"),
+    queuedAt: tstz("queued_at").notNull(),
+    startedAt: tstz("started_at"),
+    finishedAt: tstz("finished_at"),
+    exitCode: integer("exit_code"),
+    signal: integer("signal"),
+    reason: text("reason").$type<Reason>(),
+    warm: boolean("warm"),
+    traceId: text("trace_id"),
+    stdoutBytes: bigint("stdout_bytes", { mode: "number" }),
+    stderrBytes: bigint("stderr_bytes", { mode: "number" }),
+    stdoutTail: text("stdout_tail"),
+    stderrTail: text("stderr_tail"),
+    idempotencyKey: text("idempotency_key"),
+    attempt: integer("attempt").notNull().default(1),
+    error: text("error"),
+    request: jsonb("request").$type<unknown>(),
+  },
+  (t) => [
+    index("invocations_function_queued_at_idx").on(t.function, t.queuedAt),
+    index("invocations_state_idx").on(t.state),
+    // NULL keys never collide in a Postgres unique index, so only keyed calls are deduplicated.
+    uniqueIndex("invocations_function_idempotency_key_uq").on(t.function, t.idempotencyKey),
+    check("invocations_trigger_ck", oneOf("trigger", TRIGGERS)),
+    check("invocations_state_ck", oneOf("state", INVOCATION_STATES)),
+    check("invocations_reason_ck", oneOf("reason", REASONS)),
+  ],
+);
+
+export const usage = pgTable("usage", {
+  invocationId: text("invocation_id")
+    .primaryKey()
+    .references(() => invocations.id, { onDelete: "cascade" }),
+  cpuUserMs: bigint("cpu_user_ms", { mode: "number" }).notNull(),
+  cpuSystemMs: bigint("cpu_system_ms", { mode: "number" }).notNull(),
+  memoryPeakBytes: bigint("memory_peak_bytes", { mode: "number" }).notNull(),
+  maxRssBytes: bigint("max_rss_bytes", { mode: "number" }).notNull(),
+  pidsPeak: integer("pids_peak").notNull(),
+  // Only some cgroup layouts report these; NULL means "not measured", not zero.
+  rssBytes: bigint("rss_bytes", { mode: "number" }),
+  cacheBytes: bigint("cache_bytes", { mode: "number" }),
+  swapBytes: bigint("swap_bytes", { mode: "number" }),
+  throttledPeriods: bigint("throttled_periods", { mode: "number" }),
+  throttledMs: bigint("throttled_ms", { mode: "number" }),
+  ioReadBytes: bigint("io_read_bytes", { mode: "number" }),
+  ioWriteBytes: bigint("io_write_bytes", { mode: "number" }),
+  samples: jsonb("samples").$type<unknown[]>(),
+});
+
+export const spans = pgTable(
+  "spans",
+  {
+    spanId: text("span_id").primaryKey(),
+    traceId: text("trace_id").notNull(),
+    parentSpanId: text("parent_span_id"),
+    // No foreign key: gateway spans may be recorded before (or without) an invocation row.
+    invocationId: text("invocation_id"),
+    name: text("name").notNull(),
+    // Nanoseconds since the epoch exceed 2^53, so they stay bigint end to end.
+    startNs: bigint("start_ns", { mode: "bigint" }).notNull(),
+    endNs: bigint("end_ns", { mode: "bigint" }).notNull(),
+    attributes: jsonb("attributes").$type<Record<string, unknown>>(),
+  },
+  (t) => [index("spans_invocation_id_idx").on(t.invocationId), index("spans_trace_id_idx").on(t.traceId)],
+);
+
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: text("id")
+      .primaryKey()
+      .references(() => invocations.id, { onDelete: "cascade" }),
+    function: text("function").notNull(),
+    payload: bytea("payload"),
+    state: text("state").$type<JobState>().notNull().default("queued"),
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull().default(3),
+    runAt: tstz("run_at").notNull().defaultNow(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: tstz("lease_expires_at"),
+    heartbeatAt: tstz("heartbeat_at"),
+    lastError: text("last_error"),
+  },
+  (t) => [
+    index("jobs_state_run_at_idx").on(t.state, t.runAt),
+    check("jobs_state_ck", oneOf("state", JOB_STATES)),
+  ],
+);

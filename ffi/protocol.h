@@ -1,0 +1,52 @@
+/* The contract between src/sys/plan.ts, ffi/spawn.c and ffi/init.c.
+ * Numbers here are mirrored in src/sys/protocol.ts; test/sys/protocol.test.ts
+ * checks the two agree. */
+#ifndef BUNKER_PROTOCOL_H
+#define BUNKER_PROTOCOL_H
+
+#define BK_PLAN_MAGIC 0x424b5031u /* "BKP1" */
+
+/* Steps of the plan, run in order by the cloned child. */
+#define BK_OP_MOUNT 1      /* s0 source, s1 target, s2 fstype, s3 data; num = MS_* flags */
+#define BK_OP_REMOUNT 2    /* s0 target; num = MS_* flags added to MS_REMOUNT|MS_BIND */
+#define BK_OP_MKDIR 3      /* s0 path; num = mode */
+#define BK_OP_TOUCH 4      /* s0 path; num = mode (an empty file to bind a node onto) */
+#define BK_OP_SYMLINK 5    /* s0 target, s1 link path */
+#define BK_OP_WRITE 6      /* s0 path, s1 data (cgroup.procs joins, oom_score_adj) */
+#define BK_OP_HOSTNAME 7   /* s0 name */
+#define BK_OP_PIVOT_ROOT 8 /* s0 new root */
+#define BK_OP_CHROOT 9     /* s0 new root */
+#define BK_OP_CHDIR 10     /* s0 path */
+#define BK_OP_UMOUNT 11    /* s0 path; num = umount2 flags */
+#define BK_OP_MKNOD 12     /* s0 path, s1 dev_t in decimal; num = S_IFCHR | mode */
+
+/* Or-ed into an op code: a missing target (ENOENT) skips the step. */
+#define BK_OP_OPTIONAL 0x100
+
+/* Records on the status pipe: three int32: kind, step, value. */
+#define BK_REC_SETUP_FAILED 1 /* step = op index or BK_STEP_*, value = errno */
+#define BK_REC_EXITED 2       /* value = wait status of the task's main process */
+#define BK_REC_MAXRSS 3       /* value = largest RSS among the task's reaped processes, KiB */
+
+/* Steps that are not plan ops. */
+#define BK_STEP_PDEATHSIG 1000
+#define BK_STEP_FDS 1001
+#define BK_STEP_EXEC_INIT 1002
+#define BK_STEP_FORK 1003
+#define BK_STEP_RLIMIT 1004
+#define BK_STEP_BOUNDING 1005
+#define BK_STEP_SETGROUPS 1006
+#define BK_STEP_SETGID 1007
+#define BK_STEP_SETUID 1008
+#define BK_STEP_CAPSET 1009
+#define BK_STEP_AMBIENT 1010
+#define BK_STEP_NO_NEW_PRIVS 1011
+#define BK_STEP_CHDIR 1012
+#define BK_STEP_EXEC 1013
+#define BK_STEP_ARGS 1014
+#define BK_STEP_SETSID 1015
+
+/* Exit code of a child whose setup failed (the record says why). */
+#define BK_EXIT_SETUP 125
+
+#endif

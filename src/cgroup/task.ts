@@ -1,0 +1,137 @@
+/**
+ * A task's cgroup as a set of directories: one per v1 hierarchy it joined
+ * and/or one on the cgroup2 mount. Membership, kill and removal work the same
+ * on every layout; only limits and stats read different files.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { CgroupError, errnoOf, readFileOrNull, readKeyed, removeDir, writeFile } from "./fs.ts";
+import type { CgroupLayout, CgroupStats, TaskCgroup } from "./types.ts";
+import { type V1Dirs, v1OomKilled, v1Stats } from "./v1.ts";
+import { v2CpuStats, v2OomKilled, v2Stats } from "./v2.ts";
+
+export interface TaskDirs {
+  layout: CgroupLayout;
+  /** v1 controller -> directory (empty on pure v2). */
+  v1: V1Dirs;
+  /** The task's directory on the cgroup2 mount, if the host has one. */
+  unified: string | null;
+}
+
+/** Each directory once (co-mounted controllers share one), the cgroup2 one last. */
+export function hierarchyDirs(dirs: TaskDirs): string[] {
+  const unique = [...new Set(dirs.v1.values())];
+  return dirs.unified === null ? unique : [...unique, dirs.unified];
+}
+
+/**
+ * The cgroup.procs files a child must still write after being created: all
+ * of them, or all but the cgroup2 one when clone3(CLONE_INTO_CGROUP) already
+ * placed it there.
+ */
+export function joinPaths(cgroup: TaskCgroup, clonedIntoUnified: boolean): string[] {
+  const unifiedProcs = cgroup.unifiedDir === null ? null : `${cgroup.unifiedDir}/cgroup.procs`;
+  return cgroup.procsPaths.filter((p) => !(clonedIntoUnified && p === unifiedProcs));
+}
+
+/** Up to ~5 s: SIGKILL is asynchronous, and a forking task refills the list between rounds. */
+const KILL_ROUNDS = 520;
+
+function readProcs(dir: string): number[] {
+  const text = readFileOrNull(`${dir}/cgroup.procs`) ?? "";
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map(Number);
+}
+
+function sigkill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch (err) {
+    if (errnoOf(err) !== "ESRCH") throw new CgroupError(`kill ${pid}: ${errnoOf(err) ?? String(err)}`);
+  }
+}
+
+export class CgroupTask implements TaskCgroup {
+  readonly name: string;
+  readonly procsPaths: readonly string[];
+  readonly unifiedDir: string | null;
+  readonly #dirs: TaskDirs;
+
+  constructor(name: string, dirs: TaskDirs) {
+    this.name = name;
+    this.#dirs = dirs;
+    this.unifiedDir = dirs.unified;
+    this.procsPaths = hierarchyDirs(dirs).map((dir) => `${dir}/cgroup.procs`);
+  }
+
+  /** Union over hierarchies: a process that joined only some of them still counts. */
+  pids(): number[] {
+    const all = new Set<number>();
+    for (const dir of hierarchyDirs(this.#dirs)) for (const pid of readProcs(dir)) all.add(pid);
+    return [...all].sort((a, b) => a - b);
+  }
+
+  stats(): CgroupStats {
+    const { layout, v1, unified } = this.#dirs;
+    if (layout === "v2" && unified !== null) return v2Stats(unified);
+    const stats = v1Stats(v1);
+    // Hybrid: the cgroup2 directory's cpu.stat gives user/system time
+    // without attaching to the separate v1 cpuacct hierarchy.
+    if (unified !== null) stats.cpu = { ...stats.cpu, ...v2CpuStats(unified) };
+    return stats;
+  }
+
+  oomKilled(): boolean {
+    const { layout, v1, unified } = this.#dirs;
+    return layout === "v2" && unified !== null ? v2OomKilled(unified) : v1OomKilled(v1);
+  }
+
+  /**
+   * cgroup.kill (cgroup2, kernel 5.14+) kills atomically, forks included. The
+   * SIGKILL rounds after it are the whole mechanism on pure v1 and a safety
+   * net elsewhere (a process that joined only v1 hierarchies); they end when
+   * every hierarchy reads empty, so the caller may rmdir right away.
+   */
+  async kill(): Promise<void> {
+    this.#writeCgroupKill();
+    for (let round = 0; round < KILL_ROUNDS; round++) {
+      const pids = this.pids();
+      if (pids.length === 0) return;
+      if (pids.includes(process.pid)) {
+        throw new CgroupError(`kill ${this.name}: refusing, this server (pid ${process.pid}) is inside it`);
+      }
+      for (const pid of pids) sigkill(pid);
+      await Bun.sleep(round < 20 ? 1 : 10);
+    }
+    throw new CgroupError(`kill ${this.name}: processes ${this.pids().join(" ")} survived SIGKILL`);
+  }
+
+  #writeCgroupKill(): void {
+    const unified = this.#dirs.unified;
+    if (unified === null || !existsSync(`${unified}/cgroup.kill`)) return;
+    // Nothing to kill when it was never populated; skip the write.
+    if (readKeyed(`${unified}/cgroup.events`)?.get("populated") === 0) return;
+    writeFile(`${unified}/cgroup.kill`, "1");
+  }
+
+  async remove(): Promise<void> {
+    if (this.pids().length > 0) await this.kill();
+    for (const dir of hierarchyDirs(this.#dirs)) await removeTree(dir);
+  }
+}
+
+/** Sub-cgroups a task made inside its own (rmdir refuses a parent with children) go first. */
+async function removeTree(dir: string): Promise<void> {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return;
+    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
+  }
+  for (const child of entries) await removeTree(`${dir}/${child}`);
+  await removeDir(dir);
+}

@@ -1,0 +1,38 @@
+/**
+ * Every setting Bunker reads from the environment, once, validated by zod.
+ * Nothing else reads process.env; and nothing of it reaches a task (tasks
+ * get only their own env, see src/driver/exec.ts taskEnv).
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { ValidationError } from "./errors.ts";
+
+const schema = z.object({
+  /** Where task directories, the embedded database and journals live. */
+  BUNKER_DATA_DIR: z.string().default(".bunker"),
+  BUNKER_HOST: z.string().default("127.0.0.1"),
+  BUNKER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Directory of function files (<name>.toml / <name>.json). */
+  BUNKER_FUNCTIONS_DIR: z.string().default("functions"),
+  /** JSON file with the exec plugin config (Nomad's `plugin "exec" { config {...} }` as JSON). */
+  BUNKER_PLUGIN_CONFIG: z.string().optional(),
+  /** Bearer tokens: "name:scope1+scope2:token,..." (stored hashed in memory). */
+  BUNKER_TOKENS: z.string().optional(),
+  BUNKER_CALLBACK_SECRET: z.string().optional(),
+  /** postgres://… ; unset = embedded PGlite in the data directory. */
+  DATABASE_URL: z.string().optional(),
+});
+
+export type Config = z.infer<typeof schema> & { dataDir: string };
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: `/${i.path.join("/")}`, message: i.message }));
+    throw new ValidationError(
+      `invalid environment: ${issues.map((i) => `${i.path.slice(1)}: ${i.message}`).join("; ")}`,
+      issues,
+    );
+  }
+  return { ...parsed.data, dataDir: resolve(parsed.data.BUNKER_DATA_DIR) };
+}

@@ -1,0 +1,43 @@
+import type { Fingerprint } from "../driver/api.ts";
+import type { LoadError } from "../functions/loader.ts";
+import type { FunctionRegistry } from "../functions/registry.ts";
+import type { AsyncService } from "../invoke/async.ts";
+import type { InvocationControl } from "../invoke/control.ts";
+import type { Invoker } from "../invoke/invoker.ts";
+import type { TokenStore } from "./tokens.ts";
+
+/** Everything the HTTP layer needs, built by the composition root (or a test). */
+export interface GatewayDeps {
+  version: string;
+  functions: FunctionRegistry;
+  invoker: Invoker;
+  async: AsyncService;
+  invocations: InvocationControl;
+  fingerprint: () => Fingerprint;
+  /** null = open mode (loopback without tokens). */
+  tokens: TokenStore | null;
+  /** Prometheus text; the telemetry layer fills it in. */
+  metrics?: () => string | Promise<string>;
+  /** Function files that did not load, shown in /system/info. */
+  loadErrors?: LoadError[];
+  limits?: Partial<GatewayLimits>;
+}
+
+export interface GatewayLimits {
+  maxHeaderBytes: number;
+  maxHeaderCount: number;
+  /** Largest body of the /system API (function definitions, signal requests). */
+  maxAdminBody: number;
+  /**
+   * Stdout buffered before a sync response commits to 200 and streams. Below it the status
+   * reflects the exit code; above it the body streams and a later failure aborts the body.
+   */
+  streamAfterBytes: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  maxHeaderBytes: 16 * 1024,
+  maxHeaderCount: 100,
+  maxAdminBody: 1024 * 1024,
+  streamAfterBytes: 64 * 1024,
+};

@@ -1,0 +1,84 @@
+import type { TerminationReason } from "../driver/types.ts";
+
+export type InvocationMode = "sync" | "async";
+
+export type InvocationStatus =
+  | "queued"
+  | "running"
+  | "succeeded"
+  | "failed"
+  | "timeout"
+  | "cancelled"
+  | "error";
+
+export const FINAL_STATUSES: ReadonlySet<InvocationStatus> = new Set([
+  "succeeded",
+  "failed",
+  "timeout",
+  "cancelled",
+  "error",
+]);
+
+/** What is known about one invocation; sinks receive snapshots. Times are ISO 8601. */
+export interface InvocationRecord {
+  id: string;
+  function: string;
+  mode: InvocationMode;
+  status: InvocationStatus;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  /** Runs so far (async retries count up). */
+  attempts: number;
+  exitCode?: number;
+  signal?: number | null;
+  reason?: TerminationReason;
+  /** Why it did not run or why it was cut short (body/output too large, setup failure). */
+  error?: string;
+  /** Last 4 KiB of stderr, UTF-8 (lossy). */
+  stderrTail?: string;
+  idempotencyKey?: string;
+  callbackUrl?: string;
+  /** HTTP status of the last callback delivery, or null when it could not be delivered. */
+  callbackStatus?: number | null;
+}
+
+/**
+ * Where invocation records go. The in-memory log implements it now; the store layer
+ * (Postgres / PGlite) implements it later. Called synchronously; must not throw.
+ */
+export interface InvocationSink {
+  onQueued(record: InvocationRecord): void;
+  onStarted(record: InvocationRecord): void;
+  onFinished(record: InvocationRecord): void;
+}
+
+export interface InvocationQuery {
+  function?: string;
+  status?: InvocationStatus;
+  limit?: number;
+}
+
+/** Reads back recent invocations (newest first). */
+export interface InvocationReader {
+  get(id: string): InvocationRecord | undefined;
+  list(query: InvocationQuery): InvocationRecord[];
+}
+
+export function fanOut(...sinks: InvocationSink[]): InvocationSink {
+  const each = (f: (s: InvocationSink) => void) => {
+    for (const s of sinks) {
+      try {
+        f(s);
+      } catch {
+        // A sink that throws must not break an invocation.
+      }
+    }
+  };
+  return {
+    onQueued: (r) => each((s) => s.onQueued(r)),
+    onStarted: (r) => each((s) => s.onStarted(r)),
+    onFinished: (r) => each((s) => s.onFinished(r)),
+  };
+}
