@@ -23,10 +23,29 @@
 /* Or-ed into an op code: a missing target (ENOENT) skips the step. */
 #define BK_OP_OPTIONAL 0x100
 
-/* Records on the status pipe: three int32: kind, step, value. */
+/* The control socket (SOCK_SEQPACKET, fd 3 in bunker-init).
+ *
+ * server -> init: one request, with the task's stdin, stdout and stderr
+ * attached as SCM_RIGHTS. Little-endian:
+ *   u32 BK_REQ_MAGIC, u32 uid, u32 gid, u32 ngroups, u32 groups[ngroups],
+ *   u64 caps[5] (effective, permitted, inheritable, bounding, ambient),
+ *   u32 flags (BK_REQ_*), u32 nlimits, {u32 resource, u64 soft, u64 hard}[nlimits],
+ *   str cwd, str path, u32 argc, str argv[argc], u32 envc, str envp[envc]
+ *   where str = u32 length, the bytes, NUL.
+ * A zygote (pool) waits for it; a cold start sends it right after the clone.
+ *
+ * init -> server: records of 16 bytes: int32 kind, int32 step, int64 value.
+ * EOF on the socket means bunker-init has exited. */
+#define BK_REQ_MAGIC 0x424b5231u /* "BKR1" */
+#define BK_REQ_NO_NEW_PRIVS 0x1
+#define BK_REQ_MAX (1024 * 1024)
+
 #define BK_REC_SETUP_FAILED 1 /* step = op index or BK_STEP_*, value = errno */
 #define BK_REC_EXITED 2       /* value = wait status of the task's main process */
 #define BK_REC_MAXRSS 3       /* value = largest RSS among the task's reaped processes, KiB */
+#define BK_REC_UTIME 4        /* value = user CPU of the task's reaped processes, microseconds */
+#define BK_REC_STIME 5        /* value = system CPU of the task's reaped processes, microseconds */
+#define BK_REC_STARTED 6      /* value = the main process's pid as init sees it; exec follows */
 
 /* Steps that are not plan ops. */
 #define BK_STEP_PDEATHSIG 1000
@@ -45,6 +64,7 @@
 #define BK_STEP_EXEC 1013
 #define BK_STEP_ARGS 1014
 #define BK_STEP_SETSID 1015
+#define BK_STEP_REQUEST 1016
 
 /* Exit code of a child whose setup failed (the record says why). */
 #define BK_EXIT_SETUP 125

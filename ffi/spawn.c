@@ -25,6 +25,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -131,9 +132,12 @@ static int decode(struct plan *pl, const uint8_t *buf, uint32_t len) {
 /* ---------- the child: async-signal-safe only ---------- */
 
 static void report(int fd, int32_t kind, int32_t step, int32_t err) {
-  int32_t rec[3] = {kind, step, err};
-  /* A short write cannot happen for 12 bytes on a pipe (< PIPE_BUF). */
-  ssize_t ignored = write(fd, rec, sizeof rec);
+  struct {
+    int32_t kind, step;
+    int64_t value;
+  } rec = {kind, step, err};
+  /* One record is one datagram on the SEQPACKET socket: never split. */
+  ssize_t ignored = write(fd, &rec, sizeof rec);
   (void)ignored;
 }
 
@@ -335,6 +339,46 @@ int64_t bk_wait(int32_t pid, int64_t *out) {
   out[2] = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
   out[3] = ru.ru_maxrss;
   return r;
+}
+
+/* out[0] = the server's end, out[1] = the child's end; SOCK_SEQPACKET, close-on-exec. */
+int bk_socketpair(int32_t *out) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds)) return -errno;
+  int size = BK_REQ_MAX + 4096;
+  /* A request (argv + env) is one datagram: the buffer must hold it whole. */
+  if (setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size)) {
+    int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return -err;
+  }
+  out[0] = fds[0];
+  out[1] = fds[1];
+  return 0;
+}
+
+/* Sends one request datagram with three fds (the task's stdio) attached. */
+int bk_send_request(int32_t sock, const uint8_t *buf, uint32_t len, const int32_t *fds) {
+  struct iovec iov = {(void *)buf, len};
+  union {
+    char buf[CMSG_SPACE(3 * sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl.buf;
+  msg.msg_controllen = sizeof ctl.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
+  ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  if (n < 0) return -errno;
+  return n == (ssize_t)len ? 0 : -EMSGSIZE;
 }
 
 int bk_pidfd_signal(int32_t pidfd, int32_t sig) {

@@ -4,8 +4,8 @@
  * on every layout; only limits and stats read different files.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { CgroupError, errnoOf, readFileOrNull, readKeyed, removeDir, writeFile } from "./fs.ts";
-import type { CgroupLayout, CgroupStats, TaskCgroup } from "./types.ts";
+import { CgroupError, errnoOf, readFileOrNull, readKeyed, readNumber, removeDir, writeFile } from "./fs.ts";
+import type { CgroupLayout, CgroupPeaks, CgroupStats, TaskCgroup } from "./types.ts";
 import { type V1Dirs, v1OomKilled, v1Stats } from "./v1.ts";
 import { v2CpuStats, v2OomKilled, v2Stats } from "./v2.ts";
 
@@ -80,6 +80,19 @@ export class CgroupTask implements TaskCgroup {
     // without attaching to the separate v1 cpuacct hierarchy.
     if (unified !== null) stats.cpu = { ...stats.cpu, ...v2CpuStats(unified) };
     return stats;
+  }
+
+  peaks(): CgroupPeaks {
+    const { layout, v1, unified } = this.#dirs;
+    const v2 = layout === "v2" && unified !== null;
+    const memory = v2 ? unified : v1.get("memory");
+    const pids = v2 ? unified : v1.get("pids");
+    const peaks: CgroupPeaks = { oomKilled: this.oomKilled() };
+    const memoryBytes = memory ? readNumber(`${memory}/${v2 ? "memory.peak" : "memory.max_usage_in_bytes"}`) : undefined;
+    const pidsPeak = pids ? readNumber(`${pids}/pids.peak`) : undefined;
+    if (memoryBytes !== undefined) peaks.memoryBytes = memoryBytes;
+    if (pidsPeak !== undefined) peaks.pids = pidsPeak;
+    return peaks;
   }
 
   oomKilled(): boolean {

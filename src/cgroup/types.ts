@@ -52,6 +52,13 @@ export interface CgroupStats {
   };
 }
 
+/** What a finished task is judged by: three small reads, cheap enough for the hot path. */
+export interface CgroupPeaks {
+  memoryBytes?: number;
+  pids?: number;
+  oomKilled: boolean;
+}
+
 /** One task's cgroup, spread over every hierarchy it needs. */
 export interface TaskCgroup {
   readonly name: string;
@@ -67,6 +74,8 @@ export interface TaskCgroup {
   /** Every process in the cgroup, in any of its hierarchies. */
   pids(): number[];
   stats(): CgroupStats;
+  /** Peak memory, peak pids and the OOM verdict, without the full stats() walk. */
+  peaks(): CgroupPeaks;
   /** True when the kernel's OOM killer fired inside it; read after exit, not a notifier. */
   oomKilled(): boolean;
   /** SIGKILL every process, also ones forking meanwhile; resolves when it is empty. */

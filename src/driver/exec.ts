@@ -2,18 +2,24 @@
  * The exec driver: TaskSpec + plugin config -> plan -> isolated child ->
  * Outcome, with Nomad's semantics (see ../shared/NOMAD-REFERENCE.md).
  *
- * start() validates and prepares everything on the parent side (user, caps,
- * command lookup, task dir, cgroup, argv, env), then hands one SpawnPlan to
- * src/sys. wait() resolves only after the task's cgroup and task directory
- * are gone, so an Outcome always means "nothing left behind".
+ * prepare() validates and builds everything on the parent side (user, caps,
+ * command lookup, task dir, cgroup), then clones bunker-init into the task's
+ * namespaces, root and cgroup, where it waits: a ready slot. launch() sends
+ * the request (argv, env, credentials, stdio) and the task runs. start() is
+ * both at once (the cold path); the pool keeps prepared slots (the warm one).
+ *
+ * wait() resolves as soon as the task's end is known; the cgroup, the task
+ * directory and the namespaces are torn down right after, off the caller's
+ * path — closed() resolves when that is done.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { cgroupManager, joinPaths } from "../cgroup/index.ts";
-import type { CgroupLimits, CgroupManager, CgroupStats, TaskCgroup } from "../cgroup/types.ts";
+import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
 import { BunkerError } from "../errors.ts";
 import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
 import { EACCES, ENOENT, ENOEXEC } from "../sys/errno.ts";
 import { closeFd, INIT_PATH, killPid, openFd, pipe } from "../sys/native.ts";
+import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
 import type { SpawnPlan } from "../sys/plan.ts";
 import {
   BK_STEP_EXEC,
@@ -24,6 +30,7 @@ import {
   O_DIRECTORY,
   O_PATH,
   O_RDONLY,
+  O_RDWR,
 } from "../sys/protocol.ts";
 import type { Driver, Fingerprint, StartOptions, StdioSpec, TaskHandle, TaskStdin } from "./api.ts";
 import { capNumber, capSets, computeCaps, parseCapList } from "./caps.ts";
@@ -86,26 +93,12 @@ export function taskEnv(spec: TaskSpec, user: ResolvedUser, id: string): Record<
  * cap_add — Nomad hands the whole default set to every non-root task, which
  * would give `nobody` CAP_DAC_OVERRIDE over the bound host /etc.
  */
-function capArgs(spec: TaskSpec, plugin: BunkerPluginConfig, uid: number): string {
+function capabilitySets(spec: TaskSpec, plugin: BunkerPluginConfig, uid: number): CapabilitySets {
   const { mask } = computeCaps({ allowCaps: plugin.allowCaps, capAdd: spec.capAdd, capDrop: spec.capDrop });
+  if (uid === 0) return capSets(mask, true);
   let added = 0n;
   for (const name of parseCapList("cap_add", spec.capAdd)) added |= 1n << BigInt(capNumber(name));
-  const sets = uid === 0 ? capSets(mask, true) : { ...capSets(mask & added, false), bounding: mask };
-  const hex = (v: bigint) => v.toString(16);
-  return [sets.effective, sets.permitted, sets.inheritable, sets.bounding, sets.ambient].map(hex).join(":");
-}
-
-function initArgv(
-  spec: TaskSpec,
-  user: ResolvedUser,
-  caps: string,
-  execPath: string,
-  args: string[],
-): string[] {
-  const argv = ["bunker-init", "-u", String(user.uid), "-g", String(user.gid)];
-  if (user.groups.length > 0) argv.push("-G", user.groups.join(","));
-  argv.push("-c", caps, "-n", "-d", spec.workDir ?? "/");
-  return [...argv, "--", execPath, spec.command, ...args];
+  return { ...capSets(mask & added, false), bounding: mask };
 }
 
 interface Stdio {
@@ -197,12 +190,12 @@ function mainPidOf(initPid: number): number | null {
   }
 }
 
-function usageOf(exit: ChildExit, stats: CgroupStats | null): Usage {
+function usageOf(exit: ChildExit, peaks: CgroupPeaks): Usage {
   return {
     cpuUserMs: exit.userUs / 1000,
     cpuSystemMs: exit.systemUs / 1000,
-    memoryPeakBytes: stats?.memory.peakBytes ?? 0,
-    pidsPeak: stats?.pids.peak ?? 0,
+    memoryPeakBytes: peaks.memoryBytes ?? 0,
+    pidsPeak: peaks.pids ?? 0,
     maxRssBytes: exit.maxRssKb * 1024,
   };
 }
@@ -221,14 +214,42 @@ export function outcomeOf(exit: ChildExit, end: EndState, oom: boolean): Omit<Ou
       isExec && f.errno === ENOENT ? 127 : isExec && (f.errno === EACCES || f.errno === ENOEXEC) ? 126 : 125;
     return { reason: "setup_failed", exitCode, signal: null, error: f.message };
   }
-  const status = exit.mainStatus ?? exit.initStatus;
-  const { code, signal } = decodeWaitStatus(status);
+  const { code, signal } = decodeWaitStatus(exit.mainStatus ?? exit.initStatus ?? 0);
   const exitCode = signal === null ? (code ?? 0) : 128 + signal;
   let reason: TerminationReason = signal === null ? "exited" : "signaled";
   if (oom) reason = "oom";
   else if (end.stopped) reason = "stopped";
   if (end.timedOut) return { reason: "timeout", exitCode: 124, signal };
   return { reason, exitCode, signal };
+}
+
+/** Everything a prepared slot holds until it is launched or discarded. */
+interface Slot {
+  id: string;
+  spec: TaskSpec & { meta?: Record<string, string> };
+  user: ResolvedUser;
+  caps: CapabilitySets;
+  execPath: string;
+  child: Child;
+  cgroup: TaskCgroup;
+  dir: TaskDir;
+  preparedAt: number;
+}
+
+/** Per-invocation inputs: the prepared spec's args and env can be overridden. */
+export interface LaunchOptions extends StartOptions {
+  args?: string[];
+  /** Merged over the spec's env (the gateway's CGI variables, TRACEPARENT, ...). */
+  env?: Record<string, string>;
+}
+
+export interface PreparedTask {
+  readonly id: string;
+  /** When the slot became ready (performance.now()). */
+  readonly preparedAt: number;
+  launch(opts?: LaunchOptions): TaskHandle;
+  /** Tears an unused slot down; resolves when nothing of it is left. */
+  discard(): Promise<void>;
 }
 
 class ExecTask implements TaskHandle {
@@ -239,61 +260,62 @@ class ExecTask implements TaskHandle {
   readonly stderr: ReadableStream<Uint8Array> | null;
   private readonly end: EndState = { timedOut: false, stopped: false };
   private readonly done: Promise<Outcome>;
+  private readonly cleaned: Promise<void>;
   private finished = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly spec: TaskSpec,
+    private readonly slot: Slot,
     private readonly plugin: BunkerPluginConfig,
-    private readonly child: Child,
-    private readonly cgroup: TaskCgroup,
-    private readonly dir: TaskDir,
     io: Stdio,
     startedAt: number,
+    track: (p: Promise<void>) => void,
   ) {
-    this.id = cgroup.name;
-    this.pid = child.pid;
+    this.id = slot.id;
+    this.pid = slot.child.pid;
     this.stdin = io.stdin;
     this.stdout = io.stdout;
     this.stderr = io.stderr;
-    if (spec.timeoutMs !== undefined) {
+    if (slot.spec.timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
         this.end.timedOut = true;
         void this.killAll();
-      }, spec.timeoutMs);
+      }, slot.spec.timeoutMs);
     }
     this.done = this.finish(startedAt);
+    this.cleaned = this.done.then(
+      () => teardown(slot),
+      () => teardown(slot),
+    );
+    track(this.cleaned);
   }
 
   private async finish(startedAt: number): Promise<Outcome> {
-    const exit = await this.child.exited;
+    const exit = await this.slot.child.exited;
     const wallMs = performance.now() - startedAt;
     clearTimeout(this.timer);
     this.finished = true;
     // A caller that never ended stdin must not leak the pipe.
     await this.stdin?.end().catch(() => undefined);
-    let stats: CgroupStats | null = null;
-    let oom = false;
-    try {
-      stats = this.cgroup.stats();
-      oom = this.cgroup.oomKilled();
-    } finally {
-      // In host PID mode the task's other processes outlive init: the cgroup goes, with them.
-      await this.cgroup.remove();
-      removeTaskDir(this.dir);
-    }
-    return { ...outcomeOf(exit, this.end, oom), wallMs, usage: usageOf(exit, stats) };
+    // Read while the cgroup still exists; teardown follows off this path.
+    const peaks = this.slot.cgroup.peaks();
+    return { ...outcomeOf(exit, this.end, peaks.oomKilled), wallMs, usage: usageOf(exit, peaks) };
   }
 
   wait(): Promise<Outcome> {
     return this.done;
   }
 
+  /** Resolves when the task's cgroup, task directory and processes are all gone. */
+  closed(): Promise<void> {
+    return this.cleaned;
+  }
+
   signal(signal: string, scope: "main" | "group" | "all" = "main"): void {
     const num = parseSignal(signal, "/signal");
     if (this.finished) return;
     if (scope === "all") {
-      for (const pid of this.cgroup.pids()) if (pid !== this.pid) killQuietly(pid, num);
+      for (const pid of this.slot.cgroup.pids()) if (pid !== this.pid) killQuietly(pid, num);
       return;
     }
     const main = mainPidOf(this.pid);
@@ -305,8 +327,8 @@ class ExecTask implements TaskHandle {
   async stop(opts: { signal?: string; timeoutMs?: number } = {}): Promise<Outcome> {
     if (!this.finished) {
       this.end.stopped = true;
-      const grace = Math.min(opts.timeoutMs ?? this.spec.killTimeoutMs, this.plugin.maxKillTimeoutMs);
-      this.signal(opts.signal ?? this.spec.killSignal, "main");
+      const grace = Math.min(opts.timeoutMs ?? this.slot.spec.killTimeoutMs, this.plugin.maxKillTimeoutMs);
+      this.signal(opts.signal ?? this.slot.spec.killSignal, "main");
       const timer = setTimeout(() => void this.killAll(), grace);
       await this.done.finally(() => clearTimeout(timer));
     }
@@ -317,9 +339,16 @@ class ExecTask implements TaskHandle {
     if (this.finished) return;
     // SIGKILL to a PID namespace's init takes every process in it down; the
     // cgroup kill covers host PID mode and anything that escaped the group.
-    this.child.signal(SIGKILL);
-    await this.cgroup.kill();
+    this.slot.child.signal(SIGKILL);
+    await this.slot.cgroup.kill();
   }
+}
+
+/** After the end: reap, then the cgroup (and any process left in host PID mode), then the task dir. */
+async function teardown(slot: Slot): Promise<void> {
+  await slot.child.reaped;
+  await slot.cgroup.remove();
+  removeTaskDir(slot.dir);
 }
 
 function killQuietly(pid: number, signal: number): void {
@@ -330,11 +359,29 @@ function killQuietly(pid: number, signal: number): void {
   }
 }
 
+function requestOf(slot: Slot, opts: LaunchOptions): TaskRequest {
+  const env = { ...taskEnv(slot.spec, slot.user, slot.id), ...opts.env };
+  const args = interpolateArgs(opts.args ?? slot.spec.args, env, slot.spec.meta ?? {}, {});
+  return {
+    uid: slot.user.uid,
+    gid: slot.user.gid,
+    groups: slot.user.groups,
+    caps: slot.caps,
+    noNewPrivs: true,
+    rlimits: [],
+    cwd: slot.spec.workDir ?? "/",
+    path: slot.execPath,
+    argv: [slot.spec.command, ...args],
+    envp: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+  };
+}
+
 export class ExecDriver implements Driver {
   private readonly entries: RootEntry[];
   private readonly tasksDir: string;
-  private initFd: number | null = null;
+  private shared: { initFd: number; devNull: number } | null = null;
   private cachedFingerprint: { at: number; value: Fingerprint } | null = null;
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly opts: ExecDriverOptions) {
     this.entries = resolveChrootEnv(opts.plugin.chrootEnv);
@@ -354,22 +401,31 @@ export class ExecDriver implements Driver {
     return this.opts.cgroups ?? cgroupManager();
   }
 
-  /** First start: bunker-init's fd and the tasks tmpfs, once. */
-  private init(): number {
-    if (this.initFd === null) {
+  /** First use: the tasks tmpfs, bunker-init's fd and /dev/null for idle slots, once. */
+  private sharedFds(): { initFd: number; devNull: number } {
+    if (this.shared === null) {
       ensureTasksMount(this.tasksDir);
-      this.initFd = openFd(INIT_PATH, O_PATH);
+      this.shared = { initFd: openFd(INIT_PATH, O_PATH), devNull: openFd("/dev/null", O_RDWR) };
     }
-    return this.initFd;
+    return this.shared;
   }
 
-  async start(
-    spec: TaskSpec & { meta?: Record<string, string> },
-    opts: StartOptions = {},
-  ): Promise<TaskHandle> {
+  private track = (p: Promise<void>): void => {
+    const quiet = p.catch((err: unknown) => console.error(`bunker: task teardown failed: ${String(err)}`));
+    this.pending.add(quiet);
+    void quiet.finally(() => this.pending.delete(quiet));
+  };
+
+  /** Resolves when every ended task has been torn down. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** A ready slot: task dir, cgroup, and bunker-init waiting in the task's namespaces and root. */
+  async prepare(spec: TaskSpec & { meta?: Record<string, string> }): Promise<PreparedTask> {
     const fp = this.fingerprint();
     if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", fp.description);
-    const startedAt = performance.now();
+    const preparedAt = performance.now();
     const { plugin } = this.opts;
     const id = newTaskId();
     const etc = Object.entries(plugin.chrootEnv).find(([, task]) => task === "/etc")?.[0];
@@ -379,19 +435,15 @@ export class ExecDriver implements Driver {
       deniedHostUids: plugin.deniedHostUids,
       deniedHostGids: plugin.deniedHostGids,
     });
-    const caps = capArgs(spec, plugin, user.uid);
-    const env = taskEnv(spec, user, id);
-    const args = interpolateArgs(spec.args, env, spec.meta ?? {}, this.opts.attributes ?? {});
-
-    const initFd = this.init();
+    const caps = capabilitySets(spec, plugin, user.uid);
+    const { initFd, devNull } = this.sharedFds();
     const dir = createTaskDir(this.tasksDir, id, user.uid, user.gid);
-    const cleanup: (() => unknown)[] = [() => removeTaskDir(dir)];
+    const undo: (() => unknown)[] = [() => removeTaskDir(dir)];
     try {
       const exe = lookupCommand(spec.command, { taskDir: dir.root, chrootEnv: plugin.chrootEnv });
       const cgroup = this.cgroups.create(id, limitsOf(spec));
-      cleanup.unshift(() => cgroup.remove());
+      undo.unshift(() => cgroup.remove());
       const cgroupFd = cgroup.unifiedDir === null ? -1 : openFd(cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
-      const io = makeStdio([opts.stdin ?? "null", opts.stdout ?? "pipe", opts.stderr ?? "pipe"]);
       const plan: SpawnPlan = {
         cloneFlags:
           CLONE_NEWNS |
@@ -400,7 +452,7 @@ export class ExecDriver implements Driver {
           (spec.ipcMode === "private" ? CLONE_NEWIPC : 0),
         cgroupFd,
         initFd,
-        stdio: io.child,
+        stdio: [devNull, devNull, devNull],
         steps: rootSteps({
           taskDir: dir.root,
           entries: this.entries,
@@ -412,22 +464,56 @@ export class ExecDriver implements Driver {
           noPivotRoot: plugin.noPivotRoot,
           joinPaths: joinPaths(cgroup, cgroupFd >= 0),
         }),
-        argv: initArgv(spec, user, caps, exe.taskPath, args),
-        envp: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        argv: ["bunker-init"],
+        envp: [],
       };
       let child: Child;
       try {
         child = startChild(plan);
       } finally {
         if (cgroupFd >= 0) closeFd(cgroupFd);
-        for (const fd of io.closeAfterStart) closeFd(fd);
       }
-      opts.onStage?.("spawn", startedAt, performance.now());
-      return new ExecTask(spec, plugin, child, cgroup, dir, io, startedAt);
+      const slot: Slot = { id, spec, user, caps, execPath: exe.taskPath, child, cgroup, dir, preparedAt };
+      return this.preparedTask(slot);
     } catch (err) {
-      for (const undo of cleanup) await undo();
+      for (const step of undo) await step();
       throw err;
     }
+  }
+
+  private preparedTask(slot: Slot): PreparedTask {
+    let used = false;
+    const claim = () => {
+      if (used) throw new BunkerError("slot_used", `task slot ${slot.id} was already used`);
+      used = true;
+    };
+    return {
+      id: slot.id,
+      preparedAt: slot.preparedAt,
+      launch: (opts: LaunchOptions = {}) => {
+        claim();
+        const startedAt = performance.now();
+        const io = makeStdio([opts.stdin ?? "null", opts.stdout ?? "pipe", opts.stderr ?? "pipe"]);
+        try {
+          slot.child.launch(requestOf(slot, opts), io.child);
+        } finally {
+          for (const fd of io.closeAfterStart) closeFd(fd);
+        }
+        opts.onStage?.("spawn", startedAt, performance.now());
+        return new ExecTask(slot, this.opts.plugin, io, startedAt, this.track);
+      },
+      discard: async () => {
+        claim();
+        slot.child.discard();
+        await teardown(slot);
+      },
+    };
+  }
+
+  /** The cold path: prepare a slot and launch it at once. */
+  async start(spec: TaskSpec & { meta?: Record<string, string> }, opts: LaunchOptions = {}): Promise<TaskHandle> {
+    const prepared = await this.prepare(spec);
+    return prepared.launch(opts);
   }
 
   /**

@@ -1,14 +1,28 @@
 /**
- * A child started from a SpawnPlan, and its end. The status pipe is read as a
- * Bun stream (epoll, never blocking the event loop); its EOF means
- * bunker-init has exited, and only then is the pid reaped, by its own number
- * (ARCHITECTURE.md rule 2: children of Bun.spawn are never taken).
+ * A child started from a SpawnPlan: bunker-init in the task's namespaces,
+ * root and cgroup, waiting for its TaskRequest on the control socket (a
+ * "zygote"). launch() sends the request; the task runs; records come back.
+ *
+ * The socket is read as a Bun stream (epoll, never blocking the event loop).
+ * `exited` resolves as soon as the EXITED record arrives — the caller learns
+ * the result without waiting for namespace teardown — and `reaped` once the
+ * pid is reaped, by its own number (ARCHITECTURE.md rule 2: children of
+ * Bun.spawn are never taken).
  */
 import { ESRCH, errnoName, errnoText } from "./errno.ts";
 import { SysError } from "./error.ts";
-import { closeFd, pidfdSignal, pipe, spawnPlan, waitPid } from "./native.ts";
+import { closeFd, pidfdSignal, sendRequest, socketPair, spawnPlan, waitPid } from "./native.ts";
 import { encodePlan, type SpawnPlan } from "./plan.ts";
-import { BK_REC_EXITED, BK_REC_MAXRSS, BK_REC_SETUP_FAILED, STEP_NAMES } from "./protocol.ts";
+import {
+  BK_REC_EXITED,
+  BK_REC_MAXRSS,
+  BK_REC_SETUP_FAILED,
+  BK_REC_STIME,
+  BK_REC_UTIME,
+  BK_STEP_EXEC,
+  STEP_NAMES,
+} from "./protocol.ts";
+import { encodeRequest, type TaskRequest } from "./request.ts";
 
 export interface SetupFailure {
   /** Index into plan.steps, or a BK_STEP_* number. */
@@ -21,10 +35,10 @@ export interface SetupFailure {
 export interface ChildExit {
   /** Wait status of the task's main process; null when it never ran or init was killed. */
   mainStatus: number | null;
-  /** Wait status of bunker-init itself. */
-  initStatus: number;
+  /** Wait status of bunker-init, known only when the task ended without an EXITED record. */
+  initStatus: number | null;
   setupFailure: SetupFailure | null;
-  /** CPU of the whole tree (init reaps every descendant), and the largest RSS. */
+  /** CPU and largest RSS of the task's processes (init reaps every descendant). */
   userUs: number;
   systemUs: number;
   maxRssKb: number;
@@ -32,10 +46,15 @@ export interface ChildExit {
 
 export interface Child {
   readonly pid: number;
-  readonly pidfd: number;
+  /** Sends the task request with the task's stdio; the caller closes its copies of the fds afterwards. */
+  launch(request: TaskRequest, stdio: readonly [number, number, number]): void;
   readonly exited: Promise<ChildExit>;
+  /** Resolves once the pid is reaped and the pidfd closed. */
+  readonly reaped: Promise<void>;
   /** Signals bunker-init through its pidfd; it forwards to the task. Harmless after exit. */
   signal(signal: number): void;
+  /** Closes the control socket: an idle zygote exits. */
+  discard(): void;
 }
 
 export function decodeWaitStatus(status: number): { code: number | null; signal: number | null } {
@@ -48,20 +67,13 @@ function describeFailure(plan: SpawnPlan, step: number, errno: number, execPath:
   const planned = plan.steps[step];
   const where = planned
     ? `${planned.what}${planned.path ? ` ${planned.path}` : ""}`
-    : step === 1013
+    : step === BK_STEP_EXEC
       ? `exec ${execPath}`
       : (STEP_NAMES[step] ?? `step ${step}`);
   return { step, errno, message: `${where}: ${errnoName(errno)} (${errnoText(errno)})` };
 }
 
-async function readRecords(fd: number): Promise<Int32Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of Bun.file(fd).stream()) chunks.push(chunk);
-  const bytes = Buffer.concat(chunks);
-  return new Int32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 12) * 3);
-}
-
-/** EOF on the pipe can come a moment before the exit is reapable. */
+/** EOF on the socket can come a moment before the exit is reapable. */
 async function reap(pid: number) {
   for (let delay = 0; ; delay = Math.min(delay + 1, 10)) {
     const r = waitPid(pid);
@@ -70,74 +82,116 @@ async function reap(pid: number) {
   }
 }
 
-interface Liveness {
-  pidfdOpen: boolean;
-}
-
-async function collect(
-  plan: SpawnPlan,
-  pid: number,
-  pidfd: number,
-  statusFd: number,
-  live: Liveness,
-): Promise<ChildExit> {
-  let records: Int32Array;
-  try {
-    records = await readRecords(statusFd);
-  } finally {
-    closeFd(statusFd);
-  }
-  const r = await reap(pid);
-  live.pidfdOpen = false;
-  closeFd(pidfd);
-  let mainStatus: number | null = null;
-  let setupFailure: SetupFailure | null = null;
-  // bunker-init's own maxrss includes the server's memory it shared before exec: use the task's.
-  let maxRssKb = 0;
-  const execPath = plan.argv[plan.argv.indexOf("--") + 1] ?? "";
-  for (let i = 0; i + 2 < records.length; i += 3) {
-    const [kind, step, value] = [records[i]!, records[i + 1]!, records[i + 2]!];
-    if (kind === BK_REC_EXITED) mainStatus = value;
-    if (kind === BK_REC_MAXRSS) maxRssKb = value;
-    if (kind === BK_REC_SETUP_FAILED && !setupFailure)
-      setupFailure = describeFailure(plan, step, value, execPath);
-  }
-  return {
-    mainStatus,
-    initStatus: r.status,
-    setupFailure,
-    userUs: r.userUs,
-    systemUs: r.systemUs,
-    maxRssKb,
+class ZygoteChild implements Child {
+  readonly exited: Promise<ChildExit>;
+  readonly reaped: Promise<void>;
+  private pidfdOpen = true;
+  private socketOpen = true;
+  private execPath = "";
+  private resolveExit!: (exit: ChildExit) => void;
+  private readonly exit: ChildExit = {
+    mainStatus: null,
+    initStatus: null,
+    setupFailure: null,
+    userUs: 0,
+    systemUs: 0,
+    maxRssKb: 0,
   };
+
+  constructor(
+    readonly pid: number,
+    private readonly pidfd: number,
+    private readonly socket: number,
+    private readonly plan: SpawnPlan,
+  ) {
+    this.exited = new Promise((resolve) => {
+      this.resolveExit = resolve;
+    });
+    this.reaped = this.run();
+  }
+
+  launch(request: TaskRequest, stdio: readonly [number, number, number]): void {
+    this.execPath = request.path;
+    sendRequest(this.socket, encodeRequest(request), stdio);
+  }
+
+  private onRecord(kind: number, step: number, value: number): void {
+    const e = this.exit;
+    if (kind === BK_REC_MAXRSS) e.maxRssKb = value;
+    else if (kind === BK_REC_UTIME) e.userUs = value;
+    else if (kind === BK_REC_STIME) e.systemUs = value;
+    else if (kind === BK_REC_SETUP_FAILED && !e.setupFailure) {
+      e.setupFailure = describeFailure(this.plan, step, value, this.execPath);
+    } else if (kind === BK_REC_EXITED) {
+      e.mainStatus = value;
+      this.resolveExit({ ...e });
+    }
+  }
+
+  private async readRecords(): Promise<void> {
+    let pending = new Uint8Array(0);
+    for await (const chunk of Bun.file(this.socket).stream()) {
+      const bytes = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      let at = 0;
+      for (; at + 16 <= bytes.byteLength; at += 16) {
+        this.onRecord(view.getInt32(at, true), view.getInt32(at + 4, true), Number(view.getBigInt64(at + 8, true)));
+      }
+      pending = bytes.slice(at);
+    }
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.readRecords();
+    } finally {
+      this.closeSocket();
+    }
+    const r = await reap(this.pid);
+    this.pidfdOpen = false;
+    closeFd(this.pidfd);
+    // No EXITED record: setup failed, or init was killed (timeout, stop).
+    this.exit.initStatus = r.status;
+    if (this.exit.mainStatus === null) {
+      this.exit.userUs ||= r.userUs;
+      this.exit.systemUs ||= r.systemUs;
+    }
+    this.resolveExit({ ...this.exit });
+  }
+
+  private closeSocket(): void {
+    if (!this.socketOpen) return;
+    this.socketOpen = false;
+    closeFd(this.socket);
+  }
+
+  signal(signal: number): void {
+    if (!this.pidfdOpen) return;
+    try {
+      pidfdSignal(this.pidfd, signal);
+    } catch (err) {
+      // Exited but not yet reaped: nothing left to signal.
+      if (!(err instanceof SysError && err.errno === ESRCH)) throw err;
+    }
+  }
+
+  discard(): void {
+    // Shutting down our end makes init's recvmsg return 0; it exits quietly.
+    // The reader loop then sees EOF and closes the fd itself.
+    this.signal(9);
+  }
 }
 
 export function startChild(plan: SpawnPlan): Child {
-  const [statusRead, statusWrite] = pipe();
+  const [server, child] = socketPair();
   let spawned: { pid: number; pidfd: number };
   try {
-    spawned = spawnPlan(encodePlan(plan, statusWrite));
+    spawned = spawnPlan(encodePlan(plan, child));
   } catch (err) {
-    closeFd(statusRead);
+    closeFd(server);
     throw err;
   } finally {
-    closeFd(statusWrite);
+    closeFd(child);
   }
-  const { pid, pidfd } = spawned;
-  const live: Liveness = { pidfdOpen: true };
-  const exited = collect(plan, pid, pidfd, statusRead, live);
-  return {
-    pid,
-    pidfd,
-    exited,
-    signal(signal: number) {
-      if (!live.pidfdOpen) return;
-      try {
-        pidfdSignal(pidfd, signal);
-      } catch (err) {
-        // Exited but not yet reaped: nothing left to signal.
-        if (!(err instanceof SysError && err.errno === ESRCH)) throw err;
-      }
-    },
-  };
+  return new ZygoteChild(spawned.pid, spawned.pidfd, server, plan);
 }

@@ -19,6 +19,8 @@ const symbols = {
   bk_pidfd_signal: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_kill: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_pipe: { args: [FFIType.ptr], returns: FFIType.i32 },
+  bk_socketpair: { args: [FFIType.ptr], returns: FFIType.i32 },
+  bk_send_request: { args: [FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   bk_open: { args: [FFIType.cstring, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_close: { args: [FFIType.i32], returns: FFIType.i32 },
   bk_umount: { args: [FFIType.cstring, FFIType.i32], returns: FFIType.i32 },
@@ -87,6 +89,19 @@ export function pipe(): [number, number] {
   const out = new Int32Array(2);
   check(load().bk_pipe(ptr(out)), "pipe2");
   return [out[0]!, out[1]!];
+}
+
+/** A close-on-exec SOCK_SEQPACKET pair: [server end, child end]. */
+export function socketPair(): [number, number] {
+  const out = new Int32Array(2);
+  check(load().bk_socketpair(ptr(out)), "socketpair");
+  return [out[0]!, out[1]!];
+}
+
+/** Sends one request datagram with the task's three stdio fds attached. */
+export function sendRequest(sock: number, request: Uint8Array, stdio: readonly [number, number, number]): void {
+  const fds = new Int32Array(stdio);
+  check(load().bk_send_request(sock, ptr(request), request.byteLength, ptr(fds)), "sendmsg", "control socket");
 }
 
 export function openFd(path: string, flags: number, mode = 0): number {

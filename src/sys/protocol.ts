@@ -19,9 +19,16 @@ export const BK_OP_MKNOD = 12;
 /** Or-ed into an op code: a missing target (ENOENT) skips the step. */
 export const BK_OP_OPTIONAL = 0x100;
 
+export const BK_REQ_MAGIC = 0x424b5231;
+export const BK_REQ_NO_NEW_PRIVS = 0x1;
+export const BK_REQ_MAX = 1024 * 1024;
+
 export const BK_REC_SETUP_FAILED = 1;
 export const BK_REC_EXITED = 2;
 export const BK_REC_MAXRSS = 3;
+export const BK_REC_UTIME = 4;
+export const BK_REC_STIME = 5;
+export const BK_REC_STARTED = 6;
 
 export const BK_STEP_PDEATHSIG = 1000;
 export const BK_STEP_FDS = 1001;
@@ -39,6 +46,7 @@ export const BK_STEP_CHDIR = 1012;
 export const BK_STEP_EXEC = 1013;
 export const BK_STEP_ARGS = 1014;
 export const BK_STEP_SETSID = 1015;
+export const BK_STEP_REQUEST = 1016;
 
 export const BK_EXIT_SETUP = 125;
 
@@ -60,6 +68,7 @@ export const STEP_NAMES: Record<number, string> = {
   [BK_STEP_EXEC]: "exec",
   [BK_STEP_ARGS]: "parse bunker-init arguments",
   [BK_STEP_SETSID]: "setsid",
+  [BK_STEP_REQUEST]: "receive the task request",
 };
 
 /** Kernel constants in their C spelling, so one grep finds them in C and TypeScript. */
@@ -83,5 +92,6 @@ export const MS_SHARED = 0x100000;
 
 export const MNT_DETACH = 0x2;
 export const O_RDONLY = 0;
+export const O_RDWR = 2;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;
