@@ -19,6 +19,12 @@ const schema = z.object({
   /** Bearer tokens: "name:scope1+scope2:token,..." (stored hashed in memory). */
   BUNKER_TOKENS: z.string().optional(),
   BUNKER_CALLBACK_SECRET: z.string().optional(),
+  /** Warm pool: ready slots per function while in use (0 disables the pool), at most per function and overall. */
+  BUNKER_POOL_MIN: z.coerce.number().int().min(0).default(1),
+  BUNKER_POOL_MAX: z.coerce.number().int().min(1).default(4),
+  BUNKER_POOL_GLOBAL_MAX: z.coerce.number().int().min(1).default(64),
+  /** Seconds a function may go unused before its ready slots are released. */
+  BUNKER_POOL_IDLE_TTL: z.coerce.number().int().min(1).default(300),
   /** postgres://… ; unset = embedded PGlite in the data directory. */
   DATABASE_URL: z.string().optional(),
 });

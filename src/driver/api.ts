@@ -30,8 +30,10 @@ export interface TaskStdin {
 /** A running task. Its streams are present when the matching StdioSpec was "pipe". */
 export interface TaskHandle {
   readonly id: string;
-  /** Host pid of the task's PID-namespace init (or of the task in host pid mode). */
+  /** Host pid of the task's bunker-init (PID 1 of its namespace in private pid mode). */
   readonly pid: number;
+  /** True when the task ran in a slot prepared before it was asked for (telemetry: faas.coldstart = !warm). */
+  readonly warm: boolean;
   readonly stdin: TaskStdin | null;
   readonly stdout: ReadableStream<Uint8Array> | null;
   readonly stderr: ReadableStream<Uint8Array> | null;

@@ -19,7 +19,6 @@ import { BunkerError } from "../errors.ts";
 import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
 import { EACCES, ENOENT, ENOEXEC } from "../sys/errno.ts";
 import { closeFd, INIT_PATH, killPid, openFd, pipe } from "../sys/native.ts";
-import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
 import type { SpawnPlan } from "../sys/plan.ts";
 import {
   BK_STEP_EXEC,
@@ -32,6 +31,7 @@ import {
   O_RDONLY,
   O_RDWR,
 } from "../sys/protocol.ts";
+import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
 import type { Driver, Fingerprint, StartOptions, StdioSpec, TaskHandle, TaskStdin } from "./api.ts";
 import { capNumber, capSets, computeCaps, parseCapList } from "./caps.ts";
 import type { BunkerPluginConfig } from "./config.ts";
@@ -236,11 +236,15 @@ interface Slot {
   preparedAt: number;
 }
 
-/** Per-invocation inputs: the prepared spec's args and env can be overridden. */
+/**
+ * Per-invocation inputs. `spec` replaces the prepared spec's per-invocation
+ * fields (args, env, timeout, kill signal and timeout); the fields that shaped
+ * the slot must be the same (the pool keys slots by them).
+ */
 export interface LaunchOptions extends StartOptions {
-  args?: string[];
-  /** Merged over the spec's env (the gateway's CGI variables, TRACEPARENT, ...). */
-  env?: Record<string, string>;
+  spec?: TaskSpec & { meta?: Record<string, string> };
+  /** Reported as TaskHandle.warm: the slot was ready before the invocation came. */
+  warm?: boolean;
 }
 
 export interface PreparedTask {
@@ -255,6 +259,7 @@ export interface PreparedTask {
 class ExecTask implements TaskHandle {
   readonly id: string;
   readonly pid: number;
+  readonly warm: boolean;
   readonly stdin: TaskStdin | null;
   readonly stdout: ReadableStream<Uint8Array> | null;
   readonly stderr: ReadableStream<Uint8Array> | null;
@@ -266,21 +271,24 @@ class ExecTask implements TaskHandle {
 
   constructor(
     private readonly slot: Slot,
+    private readonly spec: TaskSpec,
     private readonly plugin: BunkerPluginConfig,
     io: Stdio,
     startedAt: number,
+    warm: boolean,
     track: (p: Promise<void>) => void,
   ) {
     this.id = slot.id;
     this.pid = slot.child.pid;
+    this.warm = warm;
     this.stdin = io.stdin;
     this.stdout = io.stdout;
     this.stderr = io.stderr;
-    if (slot.spec.timeoutMs !== undefined) {
+    if (spec.timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
         this.end.timedOut = true;
         void this.killAll();
-      }, slot.spec.timeoutMs);
+      }, spec.timeoutMs);
     }
     this.done = this.finish(startedAt);
     this.cleaned = this.done.then(
@@ -327,8 +335,8 @@ class ExecTask implements TaskHandle {
   async stop(opts: { signal?: string; timeoutMs?: number } = {}): Promise<Outcome> {
     if (!this.finished) {
       this.end.stopped = true;
-      const grace = Math.min(opts.timeoutMs ?? this.slot.spec.killTimeoutMs, this.plugin.maxKillTimeoutMs);
-      this.signal(opts.signal ?? this.slot.spec.killSignal, "main");
+      const grace = Math.min(opts.timeoutMs ?? this.spec.killTimeoutMs, this.plugin.maxKillTimeoutMs);
+      this.signal(opts.signal ?? this.spec.killSignal, "main");
       const timer = setTimeout(() => void this.killAll(), grace);
       await this.done.finally(() => clearTimeout(timer));
     }
@@ -359,9 +367,9 @@ function killQuietly(pid: number, signal: number): void {
   }
 }
 
-function requestOf(slot: Slot, opts: LaunchOptions): TaskRequest {
-  const env = { ...taskEnv(slot.spec, slot.user, slot.id), ...opts.env };
-  const args = interpolateArgs(opts.args ?? slot.spec.args, env, slot.spec.meta ?? {}, {});
+function requestOf(slot: Slot, spec: TaskSpec & { meta?: Record<string, string> }): TaskRequest {
+  const env = taskEnv(spec, slot.user, slot.id);
+  const args = interpolateArgs(spec.args, env, spec.meta ?? {}, {});
   return {
     uid: slot.user.uid,
     gid: slot.user.gid,
@@ -371,7 +379,7 @@ function requestOf(slot: Slot, opts: LaunchOptions): TaskRequest {
     rlimits: [],
     cwd: slot.spec.workDir ?? "/",
     path: slot.execPath,
-    argv: [slot.spec.command, ...args],
+    argv: [spec.command, ...args],
     envp: Object.entries(env).map(([k, v]) => `${k}=${v}`),
   };
 }
@@ -386,6 +394,11 @@ export class ExecDriver implements Driver {
   constructor(private readonly opts: ExecDriverOptions) {
     this.entries = resolveChrootEnv(opts.plugin.chrootEnv);
     this.tasksDir = `${opts.dataDir}/tasks`;
+  }
+
+  /** Host directory holding one directory per task (a tmpfs of Bunker's own). */
+  get tasksRoot(): string {
+    return this.tasksDir;
   }
 
   /** Nomad re-fingerprints every 30 s; so does Bunker. */
@@ -493,14 +506,15 @@ export class ExecDriver implements Driver {
       launch: (opts: LaunchOptions = {}) => {
         claim();
         const startedAt = performance.now();
+        const spec = opts.spec ?? slot.spec;
         const io = makeStdio([opts.stdin ?? "null", opts.stdout ?? "pipe", opts.stderr ?? "pipe"]);
         try {
-          slot.child.launch(requestOf(slot, opts), io.child);
+          slot.child.launch(requestOf(slot, spec), io.child);
         } finally {
           for (const fd of io.closeAfterStart) closeFd(fd);
         }
         opts.onStage?.("spawn", startedAt, performance.now());
-        return new ExecTask(slot, this.opts.plugin, io, startedAt, this.track);
+        return new ExecTask(slot, spec, this.opts.plugin, io, startedAt, opts.warm ?? false, this.track);
       },
       discard: async () => {
         claim();
@@ -511,7 +525,10 @@ export class ExecDriver implements Driver {
   }
 
   /** The cold path: prepare a slot and launch it at once. */
-  async start(spec: TaskSpec & { meta?: Record<string, string> }, opts: LaunchOptions = {}): Promise<TaskHandle> {
+  async start(
+    spec: TaskSpec & { meta?: Record<string, string> },
+    opts: LaunchOptions = {},
+  ): Promise<TaskHandle> {
     const prepared = await this.prepare(spec);
     return prepared.launch(opts);
   }

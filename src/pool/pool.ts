@@ -1,0 +1,209 @@
+/**
+ * The warm pool: prepared task slots kept ready, so that an isolated start
+ * costs one message to a waiting bunker-init, a fork and the task's execve.
+ *
+ * A slot is a task directory, a cgroup and bunker-init already cloned into
+ * the task's namespaces and root (src/driver/exec.ts prepare()). Slots are
+ * keyed by everything that shapes them (user, capabilities, namespaces,
+ * limits, command, mounts); per-invocation inputs (args, env, timeout, kill
+ * signal) travel with the launch. A slot is used once: what one invocation
+ * wrote is gone with it. The pool wraps a driver and is itself a Driver, so
+ * the layers above do not know whether a start was warm or cold — except
+ * through `TaskHandle.warm`, which telemetry reports as faas.coldstart.
+ */
+import type { Driver, Fingerprint, StartOptions, TaskHandle } from "../driver/api.ts";
+import type { LaunchOptions, PreparedTask } from "../driver/exec.ts";
+import type { TaskSpec } from "../driver/types.ts";
+
+/** What the pool needs from a driver: the two halves of a start. */
+export interface Preparer extends Driver {
+  prepare(spec: TaskSpec): Promise<PreparedTask>;
+}
+
+export interface PoolOptions {
+  /** Ready slots kept per key while it is in use (default 1). */
+  min: number;
+  /** Ready + preparing slots per key at most (default 4). */
+  max: number;
+  /** A key unused this long is emptied (default 5 min). */
+  idleTtlMs: number;
+  /** Ready + preparing slots over all keys at most (default 64). */
+  globalMax: number;
+}
+
+export const DEFAULT_POOL: PoolOptions = { min: 1, max: 4, idleTtlMs: 5 * 60_000, globalMax: 64 };
+
+export interface PoolKeyStats {
+  ready: number;
+  preparing: number;
+  inflight: number;
+  warmStarts: number;
+  coldStarts: number;
+}
+
+interface Entry {
+  spec: TaskSpec;
+  ready: PreparedTask[];
+  preparing: number;
+  inflight: number;
+  lastUsed: number;
+  warmStarts: number;
+  coldStarts: number;
+  failures: number;
+}
+
+/** JSON with object keys sorted at every depth, so equal shapes give equal keys. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The fields that shape a slot; two specs with the same key can share slots. */
+export function slotKey(spec: TaskSpec): string {
+  const { args: _a, env: _e, timeoutMs: _t, killSignal: _s, killTimeoutMs: _k, ...shape } = spec;
+  return canonical(shape);
+}
+
+export class WarmPool implements Driver {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+  private closed = false;
+
+  constructor(
+    private readonly driver: Preparer,
+    private readonly opts: PoolOptions = DEFAULT_POOL,
+  ) {
+    this.sweeper = setInterval(() => void this.sweep(), Math.min(opts.idleTtlMs, 10_000));
+    this.sweeper.unref?.();
+  }
+
+  fingerprint(): Fingerprint {
+    return this.driver.fingerprint();
+  }
+
+  /** Warm when a slot is ready, cold otherwise; either way the key is refilled in the background. */
+  async start(spec: TaskSpec, opts: StartOptions = {}): Promise<TaskHandle> {
+    const key = slotKey(spec);
+    const entry = this.entry(key, spec);
+    entry.lastUsed = Date.now();
+    const slot = entry.ready.pop();
+    let handle: TaskHandle;
+    if (slot) {
+      entry.warmStarts++;
+      handle = slot.launch({ ...opts, spec, warm: true } satisfies LaunchOptions);
+    } else {
+      entry.coldStarts++;
+      handle = await this.driver.start(spec, opts);
+      entry.failures = 0; // the spec works: let refilling resume
+    }
+    entry.inflight++;
+    void handle.wait().finally(() => {
+      entry.inflight--;
+    });
+    this.refill(key);
+    return handle;
+  }
+
+  /** Prepares slots for a spec ahead of its first invocation (e.g. at start-up). */
+  warm(spec: TaskSpec): void {
+    const key = slotKey(spec);
+    this.entry(key, spec).lastUsed = Date.now();
+    this.refill(key);
+  }
+
+  stats(): Record<string, PoolKeyStats> {
+    const out: Record<string, PoolKeyStats> = {};
+    for (const e of this.entries.values()) {
+      const name = e.spec.name;
+      const s = out[name] ?? { ready: 0, preparing: 0, inflight: 0, warmStarts: 0, coldStarts: 0 };
+      out[name] = s;
+      s.ready += e.ready.length;
+      s.preparing += e.preparing;
+      s.inflight += e.inflight;
+      s.warmStarts += e.warmStarts;
+      s.coldStarts += e.coldStarts;
+    }
+    return out;
+  }
+
+  /** Ready and preparing slots over all keys. */
+  size(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.ready.length + e.preparing;
+    return n;
+  }
+
+  /** Discards every ready slot; slots being prepared are discarded when they land. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const all = [...this.entries.values()].flatMap((e) => e.ready.splice(0));
+    await Promise.all(all.map((slot) => slot.discard()));
+  }
+
+  private entry(key: string, spec: TaskSpec): Entry {
+    let e = this.entries.get(key);
+    if (!e) {
+      e = {
+        spec,
+        ready: [],
+        preparing: 0,
+        inflight: 0,
+        lastUsed: Date.now(),
+        warmStarts: 0,
+        coldStarts: 0,
+        failures: 0,
+      };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+
+  /** Ready slots wanted for a key: one per running invocation plus `min`, capped at `max`. */
+  private target(e: Entry): number {
+    return Math.min(this.opts.max, e.inflight + this.opts.min);
+  }
+
+  private refill(key: string): void {
+    const e = this.entries.get(key);
+    if (!e || this.closed) return;
+    // Back off after repeated failures (a broken spec would otherwise spin).
+    if (e.failures >= 3) return;
+    while (e.ready.length + e.preparing < this.target(e) && this.size() < this.opts.globalMax) {
+      e.preparing++;
+      // Off the caller's path: the clone blocks the event loop for its setup.
+      setImmediate(() => void this.prepareOne(key, e));
+    }
+  }
+
+  private async prepareOne(key: string, e: Entry): Promise<void> {
+    try {
+      const slot = await this.driver.prepare(e.spec);
+      e.failures = 0;
+      if (this.closed || this.entries.get(key) !== e) await slot.discard();
+      else e.ready.push(slot);
+    } catch {
+      // The cold path will surface the same error to a caller; here it only stops refilling.
+      e.failures++;
+    } finally {
+      e.preparing--;
+    }
+  }
+
+  /** Empties keys unused for idleTtlMs. */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    for (const [key, e] of this.entries) {
+      if (now - e.lastUsed < this.opts.idleTtlMs || e.inflight > 0) continue;
+      const idle = e.ready.splice(0);
+      if (e.preparing === 0) this.entries.delete(key);
+      await Promise.all(idle.map((slot) => slot.discard()));
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TaskHandle } from "../../src/driver/api.ts";
+import { parsePluginConfig, parseTask } from "../../src/driver/config.ts";
+import { createExecDriver } from "../../src/driver/exec.ts";
+import { slotKey, WarmPool } from "../../src/pool/pool.ts";
+
+const plugin = parsePluginConfig({});
+const dataDir = mkdtempSync(join(tmpdir(), "bunker-pool-"));
+const driver = createExecDriver({ plugin, dataDir });
+const pools: WarmPool[] = [];
+
+function pool(opts: Partial<ConstructorParameters<typeof WarmPool>[1]> = {}, d = driver) {
+  const p = new WarmPool(d, { min: 1, max: 2, idleTtlMs: 60_000, globalMax: 8, ...opts });
+  pools.push(p);
+  return p;
+}
+
+function task(name: string, script: string, env: Record<string, string> = {}) {
+  return parseTask({ name, config: { command: "/bin/sh", args: ["-c", script] }, env }, plugin);
+}
+
+async function output(h: TaskHandle): Promise<string> {
+  const [text] = await Promise.all([new Response(h.stdout).text(), h.wait()]);
+  return text;
+}
+
+/** Waits (bounded by the test timeout) until the pool holds `n` ready slots for the task. */
+async function readySlots(p: WarmPool, name: string, n: number) {
+  while ((p.stats()[name]?.ready ?? 0) < n) await Bun.sleep(5);
+}
+
+afterAll(async () => {
+  for (const p of pools) await p.close();
+  await driver.drain();
+});
+
+describe("warm pool", () => {
+  test("the first start is cold, the next one is warm from a slot prepared in the background", async () => {
+    const p = pool();
+    const spec = task("warm-a", "echo hello");
+    const first = await p.start(spec, { stdout: "pipe" });
+    expect(first.warm).toBe(false);
+    expect(await output(first)).toBe("hello\n");
+    await readySlots(p, "warm-a", 1);
+    const second = await p.start(spec, { stdout: "pipe" });
+    expect(second.warm).toBe(true);
+    expect(await output(second)).toBe("hello\n");
+    expect(p.stats()["warm-a"]).toMatchObject({ warmStarts: 1, coldStarts: 1 });
+  }, 20_000);
+
+  test("per-invocation env and args reach a warm slot", async () => {
+    const p = pool();
+    p.warm(task("warm-env", "echo $GREETING $0", { GREETING: "unused" }));
+    await readySlots(p, "warm-env", 1);
+    const spec = parseTask(
+      {
+        name: "warm-env",
+        config: { command: "/bin/sh", args: ["-c", "echo $GREETING $0", "second-arg"] },
+        env: { GREETING: "hi" },
+      },
+      plugin,
+    );
+    // args differ from the warmed spec: per-invocation, so the same slot serves it.
+    expect(slotKey(spec)).toBe(slotKey(task("warm-env", "other", { GREETING: "x" })));
+    const h = await p.start(spec, { stdout: "pipe" });
+    expect(h.warm).toBe(true);
+    expect(await output(h)).toBe("hi second-arg\n");
+  }, 20_000);
+
+  test("slots are single-use: nothing one invocation wrote is visible to the next", async () => {
+    const p = pool({ min: 2, max: 3 });
+    const spec = task("warm-iso", "ls /local /tmp; echo secret > /local/leak; echo secret > /tmp/leak");
+    p.warm(spec);
+    await readySlots(p, "warm-iso", 2);
+    const a = await p.start(spec, { stdout: "pipe" });
+    expect(a.warm).toBe(true);
+    expect((await output(a)).trim()).toBe("/local:\n\n/tmp:");
+    const b = await p.start(spec, { stdout: "pipe" });
+    expect(b.warm).toBe(true);
+    expect((await output(b)).trim()).toBe("/local:\n\n/tmp:");
+  }, 20_000);
+
+  test("a slot shaped differently (another user or limit) is a different key", () => {
+    const a = task("k", "true");
+    const b = parseTask(
+      { name: "k", config: { command: "/bin/sh", args: ["-c", "true"] }, resources: { memory: 64 } },
+      plugin,
+    );
+    expect(slotKey(a)).not.toBe(slotKey(b));
+  });
+
+  test("close() discards every ready slot: no task dir or cgroup is left", async () => {
+    // A driver of its own, so the task dirs listed are this pool's only.
+    const own = createExecDriver({ plugin, dataDir: mkdtempSync(join(tmpdir(), "bunker-pool-close-")) });
+    const p = pool({ min: 2 }, own);
+    p.warm(task("warm-close", "true"));
+    await readySlots(p, "warm-close", 2);
+    const ids = readdirSync(join(own.tasksRoot, "."));
+    expect(ids.length).toBe(2);
+    await p.close();
+    await own.drain();
+    expect(p.size()).toBe(0);
+    expect(readdirSync(own.tasksRoot)).toEqual([]);
+    for (const id of ids) {
+      for (const c of ["memory", "pids", "cpu", "unified"]) {
+        const base = c === "unified" ? "/sys/fs/cgroup/unified/bunker.slice" : `/sys/fs/cgroup/${c}/bunker`;
+        expect(existsSync(`${base}/${id}`)).toBe(false);
+      }
+    }
+  }, 20_000);
+
+  test("a key unused for idleTtlMs is emptied", async () => {
+    const p = pool({ idleTtlMs: 50 });
+    p.warm(task("warm-ttl", "true"));
+    await readySlots(p, "warm-ttl", 1);
+    while (p.size() > 0) await Bun.sleep(20);
+    expect(p.stats()["warm-ttl"]).toBeUndefined();
+  }, 20_000);
+
+  test("the pool never holds more than globalMax slots", async () => {
+    const p = pool({ min: 3, max: 3, globalMax: 4 });
+    p.warm(task("warm-g1", "true"));
+    p.warm(task("warm-g2", "true"));
+    await readySlots(p, "warm-g1", 3);
+    await Bun.sleep(50);
+    expect(p.size()).toBeLessThanOrEqual(4);
+  }, 20_000);
+});
