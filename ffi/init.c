@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -204,6 +205,8 @@ static _Noreturn void become_task(const struct request *q) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (move_stdio(q)) fail(BK_STEP_FDS, errno);
   if (setsid() < 0) fail(BK_STEP_SETSID, errno);
+  /* alloc exec with a TTY: the terminal becomes this session's. */
+  if ((q->flags & BK_REQ_TTY) && ioctl(0, TIOCSCTTY, 0)) fail(BK_STEP_SETSID, errno);
   for (uint32_t i = 0; i < q->nlimits; i++)
     if (setrlimit(q->limits[i].resource, &q->limits[i].lim)) fail(BK_STEP_RLIMIT, errno);
   drop_bounding(q->caps[3]);

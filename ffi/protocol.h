@@ -19,6 +19,8 @@
 #define BK_OP_CHDIR 10     /* s0 path */
 #define BK_OP_UMOUNT 11    /* s0 path; num = umount2 flags */
 #define BK_OP_MKNOD 12     /* s0 path, s1 dev_t in decimal; num = S_IFCHR | mode */
+#define BK_OP_SETNS 13     /* num = fd (a pidfd or an nsfs file), s0 = CLONE_NEW* mask in decimal */
+#define BK_OP_LOOPBACK_UP 14 /* bring "lo" up in the current network namespace */
 
 /* Or-ed into an op code: a missing target (ENOENT) skips the step. */
 #define BK_OP_OPTIONAL 0x100
@@ -38,6 +40,7 @@
  * EOF on the socket means bunker-init has exited. */
 #define BK_REQ_MAGIC 0x424b5231u /* "BKR1" */
 #define BK_REQ_NO_NEW_PRIVS 0x1
+#define BK_REQ_TTY 0x2 /* stdin is a terminal: make it the controlling tty of the new session */
 #define BK_REQ_MAX (1024 * 1024)
 
 #define BK_REC_SETUP_FAILED 1 /* step = op index or BK_STEP_*, value = errno */

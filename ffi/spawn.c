@@ -21,6 +21,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -195,6 +197,29 @@ static int run_op(const struct op *op) {
       }
       if (mknod(op->s[0], op->num, (dev_t)dev) && errno != EEXIST) return -errno;
       return chmod(op->s[0], op->num & 07777) ? -errno : 0;
+    }
+    case BK_OP_SETNS: {
+      int nstype = 0;
+      for (const char *c = op->s[0]; *c; c++) {
+        if (*c < '0' || *c > '9') return -EINVAL;
+        nstype = nstype * 10 + (*c - '0');
+      }
+      return setns((int)op->num, nstype) ? -errno : 0;
+    }
+    case BK_OP_LOOPBACK_UP: {
+      /* A new network namespace has only "lo", and it is down. */
+      int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (sock < 0) return -errno;
+      struct ifreq ifr;
+      memset(&ifr, 0, sizeof ifr);
+      memcpy(ifr.ifr_name, "lo", 3);
+      int err = ioctl(sock, SIOCGIFFLAGS, &ifr) ? -errno : 0;
+      if (!err) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        err = ioctl(sock, SIOCSIFFLAGS, &ifr) ? -errno : 0;
+      }
+      close(sock);
+      return err;
     }
     case BK_OP_UMOUNT:
       return umount2(op->s[0], (int)op->num) ? -errno : 0;
@@ -379,6 +404,30 @@ int bk_send_request(int32_t sock, const uint8_t *buf, uint32_t len, const int32_
   ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
   if (n < 0) return -errno;
   return n == (ssize_t)len ? 0 : -EMSGSIZE;
+}
+
+/* Opens a new pty pair from the devpts instance of `ptmx` (a task's own
+ * /dev/pts/ptmx, reached through /proc/<pid>/root). The peer is opened with
+ * TIOCGPTPEER so no path is trusted. out = [master, peer]. */
+int bk_open_pty(const char *ptmx, int32_t *out) {
+  int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int unlock = 0;
+  int peer = -1;
+  if (ioctl(master, TIOCSPTLCK, &unlock) == 0) peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (peer < 0) {
+    int err = errno;
+    close(master);
+    return -err;
+  }
+  out[0] = master;
+  out[1] = peer;
+  return 0;
+}
+
+int bk_set_winsize(int32_t fd, int32_t cols, int32_t rows) {
+  struct winsize ws = {(unsigned short)rows, (unsigned short)cols, 0, 0};
+  return ioctl(fd, TIOCSWINSZ, &ws) ? -errno : 0;
 }
 
 int bk_pidfd_signal(int32_t pidfd, int32_t sig) {

@@ -88,7 +88,9 @@ export class CgroupTask implements TaskCgroup {
     const memory = v2 ? unified : v1.get("memory");
     const pids = v2 ? unified : v1.get("pids");
     const peaks: CgroupPeaks = { oomKilled: this.oomKilled() };
-    const memoryBytes = memory ? readNumber(`${memory}/${v2 ? "memory.peak" : "memory.max_usage_in_bytes"}`) : undefined;
+    const memoryBytes = memory
+      ? readNumber(`${memory}/${v2 ? "memory.peak" : "memory.max_usage_in_bytes"}`)
+      : undefined;
     const pidsPeak = pids ? readNumber(`${pids}/pids.peak`) : undefined;
     if (memoryBytes !== undefined) peaks.memoryBytes = memoryBytes;
     if (pidsPeak !== undefined) peaks.pids = pidsPeak;

@@ -1,3 +1,4 @@
+import type { TaskStats } from "./stats.ts";
 import type { Outcome, TaskSpec } from "./types.ts";
 
 /** Nomad's fingerprint: `driver.exec` = "1" only when healthy. */
@@ -43,6 +44,36 @@ export interface TaskHandle {
   signal(signal: string, scope?: "main" | "group" | "all"): void;
   /** Nomad stop: kill_signal, wait kill_timeout, then SIGKILL of the whole cgroup. */
   stop(opts?: { signal?: string; timeoutMs?: number }): Promise<Outcome>;
+  /** Nomad's TaskResourceUsage now (CPU percent since the previous sample); throws after the end. */
+  stats(): TaskStats;
+  /** A sample at once and every `intervalMs` (default 1000), ending when the task exits. */
+  statsStream(intervalMs?: number): AsyncIterable<TaskStats>;
+  /**
+   * Nomad `alloc exec`: a new process in the task's namespaces, root, cgroup,
+   * user and capability set, with the task's environment (plus `env`).
+   */
+  exec(command: string, args: string[], opts?: ExecOptions): Promise<ExecSession>;
+}
+
+export interface ExecOptions {
+  /** A terminal of the task's own devpts; stdout carries its output, stderr is null. */
+  tty?: boolean;
+  cols?: number;
+  rows?: number;
+  env?: Record<string, string>;
+}
+
+/** A process started in a running task by exec(). Its stdin and stdout are always pipes (or the terminal). */
+export interface ExecSession {
+  readonly pid: number;
+  readonly stdin: TaskStdin;
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /** Exit code (128+N for signal N), once the process ended. */
+  wait(): Promise<{ exitCode: number; signal: number | null; error?: string }>;
+  /** Terminal size; ignored without a TTY. */
+  resize(cols: number, rows: number): void;
+  signal(signal: string): void;
 }
 
 export interface Driver {

@@ -9,10 +9,19 @@
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { ValidationError } from "../errors.ts";
+import { type ArtifactInput, DEFAULT_ARTIFACT_LIMITS, parseArtifacts } from "./artifacts.ts";
 import { computeCaps, NOMAD_DEFAULT_CAPS, nomadCapSpelling, parseCapList } from "./caps.ts";
 import { normalizeSignal } from "./signals.ts";
-import type { NamespaceMode, PluginConfig, Resources, TaskSpec } from "./types.ts";
+import type {
+  ArtifactLimits,
+  NamespaceMode,
+  NetworkSpec,
+  PluginConfig,
+  Resources,
+  TaskSpec,
+} from "./types.ts";
 import { assertUserAllowed, DEFAULT_USER, parseIdRanges } from "./users.ts";
+import { PROPAGATIONS, parseVolumeMounts, type VolumeMountInput } from "./volumes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Durations
@@ -51,6 +60,24 @@ function sumDuration(s: string): number {
   }
   return total;
 }
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?$/i;
+const SIZE_UNITS: Readonly<Record<string, number>> = { "": 1, b: 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
+
+/** go-humanize's ParseBytes, as Nomad's client config uses: "100MB" = 100e6, "1GiB" = 2^30, or bytes. */
+export function parseSize(value: string | number, field: string): number {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  const m = typeof value === "string" ? SIZE.exec(value.trim()) : null;
+  if (m) {
+    const unit = (m[2] ?? "").toLowerCase();
+    const base = unit.includes("i") ? 1024 ** " kmgt".indexOf(unit[0] ?? "") : SIZE_UNITS[unit[0] ?? ""];
+    if (base !== undefined && base > 0) return Math.floor(Number.parseFloat(m[1] ?? "0") * base);
+  }
+  const message = `${field}: invalid size ${JSON.stringify(value)} (want e.g. "100MB", "1GiB" or bytes)`;
+  throw new ValidationError(message, [{ path: `/${field}`, message }]);
+}
+
+const sizeSchema = z.union([z.string(), z.number()]);
 
 const durationSchema = z.union([z.string(), z.number()], {
   error: (iss) =>
@@ -111,6 +138,10 @@ export interface BunkerPluginConfig extends PluginConfig {
   chrootMode: ChrootMode;
   /** Allow tasks to run as uid 0 (Nomad's client denies root for exec by default). */
   allowRoot: boolean;
+  /** Nomad's client `host_volume` blocks: name -> host path a task's volume_mount may bind. */
+  hostVolumes?: Record<string, string>;
+  /** Nomad's client `artifact` block; unset fields take DEFAULT_ARTIFACT_LIMITS. */
+  artifactLimits?: ArtifactLimits;
 }
 
 export const pluginConfigSchema = z.strictObject({
@@ -128,6 +159,15 @@ export const pluginConfigSchema = z.strictObject({
     })
     .default("bind"),
   allow_root: z.boolean().default(false),
+  host_volumes: stringMap.optional(),
+  artifact: z
+    .strictObject({
+      http_read_timeout: durationSchema.optional(),
+      http_max_size: sizeSchema.optional(),
+      decompression_size_limit: sizeSchema.optional(),
+      decompression_file_count_limit: z.number().int().min(1).optional(),
+    })
+    .optional(),
 });
 
 export type PluginConfigInput = z.input<typeof pluginConfigSchema>;
@@ -146,8 +186,14 @@ export function parsePluginConfig(input: unknown = {}, opts: ParseOptions = {}):
   issues.run(() => parseIdRanges(raw.denied_host_uids, "denied_host_uids"), []);
   issues.run(() => parseIdRanges(raw.denied_host_gids, "denied_host_gids"), []);
   issues.run(() => checkChrootEnv(raw.chroot_env), undefined);
+  issues.run(() => checkHostVolumes(raw.host_volumes ?? {}), undefined);
+  const artifactLimits = issues.run(() => toArtifactLimits(raw.artifact), undefined);
   issues.throwIfAny();
+  const extra: Pick<BunkerPluginConfig, "hostVolumes" | "artifactLimits"> = {};
+  if (raw.host_volumes !== undefined) extra.hostVolumes = raw.host_volumes;
+  if (artifactLimits !== undefined) extra.artifactLimits = artifactLimits;
   return {
+    ...extra,
     defaultPidMode: orDefault(raw.default_pid_mode, "private"),
     defaultIpcMode: orDefault(raw.default_ipc_mode, "private"),
     noPivotRoot: raw.no_pivot_root,
@@ -158,6 +204,36 @@ export function parsePluginConfig(input: unknown = {}, opts: ParseOptions = {}):
     maxKillTimeoutMs: maxKill,
     chrootMode: raw.chroot_mode,
     allowRoot: raw.allow_root,
+  };
+}
+
+/** Host volume paths, like chroot_env's host side: absolute and free of "..". */
+function checkHostVolumes(map: Record<string, string>): void {
+  for (const [name, path] of Object.entries(map)) {
+    if (name === "" || !isAbsolute(path) || path.split("/").includes("..")) {
+      const message = `host_volumes ${goQuote(name)} must name an absolute host path without "..", got ${goQuote(path)}`;
+      throw new ValidationError(message, [{ path: `/host_volumes/${pointerEscape(name)}`, message }]);
+    }
+  }
+}
+
+function toArtifactLimits(raw: z.output<typeof pluginConfigSchema>["artifact"]): ArtifactLimits | undefined {
+  if (raw === undefined) return undefined;
+  const d = DEFAULT_ARTIFACT_LIMITS;
+  return {
+    httpReadTimeoutMs:
+      raw.http_read_timeout === undefined
+        ? d.httpReadTimeoutMs
+        : parseDuration(raw.http_read_timeout, "artifact/http_read_timeout"),
+    httpMaxBytes:
+      raw.http_max_size === undefined
+        ? d.httpMaxBytes
+        : parseSize(raw.http_max_size, "artifact/http_max_size"),
+    decompressionSizeLimit:
+      raw.decompression_size_limit === undefined
+        ? d.decompressionSizeLimit
+        : parseSize(raw.decompression_size_limit, "artifact/decompression_size_limit"),
+    decompressionFileCountLimit: raw.decompression_file_count_limit ?? d.decompressionFileCountLimit,
   };
 }
 
@@ -217,6 +293,52 @@ const resourcesSchema = z.strictObject({
   pids: z.number().int().min(1).optional(),
 });
 
+const volumeMountSchema = z.strictObject({
+  volume: z.string({ error: 'volume_mount: the argument "volume" is required' }).min(1),
+  destination: z.string({ error: 'volume_mount: the argument "destination" is required' }).min(1),
+  read_only: z.boolean().optional(),
+  propagation_mode: z
+    .enum(PROPAGATIONS as [string, ...string[]], {
+      error: (iss) =>
+        `propagation_mode must be "private", "host-to-task" or "bidirectional", got ${goQuote(iss.input)}`,
+    })
+    .optional(),
+});
+
+const artifactSchema = z.strictObject({
+  source: z.string({ error: 'artifact: the argument "source" is required' }).min(1),
+  destination: z.string().optional(),
+  mode: z
+    .enum(["any", "file", "dir"], {
+      error: (iss) => `artifact mode must be "any", "file" or "dir", got ${goQuote(iss.input)}`,
+    })
+    .optional(),
+  options: stringMap.optional(),
+  headers: stringMap.optional(),
+});
+
+/** Nomad's `network { mode, dns {...} }`, plus Bunker's `group` name for mode "group". */
+const networkSchema = z
+  .strictObject({
+    mode: z
+      .enum(["host", "group", "none"], {
+        error: (iss) => `network mode must be "host", "group" or "none", got ${goQuote(iss.input)}`,
+      })
+      .default("host"),
+    group: z.string().optional(),
+    dns: z
+      .strictObject({
+        servers: z.array(z.ipv4().or(z.ipv6())).default([]),
+        searches: z.array(z.string().min(1)).default([]),
+        options: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
+  })
+  .refine((n) => n.mode !== "group" || (n.group !== undefined && n.group !== ""), {
+    message: 'network mode "group" needs a group name',
+    path: ["group"],
+  });
+
 export const taskSchema = z.strictObject({
   name: z.string().min(1).default("task"),
   /** Optional here (this schema is the exec driver's); anything else is refused. */
@@ -230,6 +352,9 @@ export const taskSchema = z.strictObject({
   resources: resourcesSchema.default(() => ({})),
   /** Bunker: wall-clock limit for the whole run. */
   timeout: durationSchema.optional(),
+  volume_mount: z.array(volumeMountSchema).optional(),
+  artifact: z.array(artifactSchema).optional(),
+  network: networkSchema.optional(),
 });
 
 export type TaskInput = z.input<typeof taskSchema>;
@@ -247,7 +372,7 @@ export interface BunkerTaskSpec extends TaskSpec {
  */
 export function parseTask(
   input: unknown,
-  plugin: PluginConfig & { allowRoot?: boolean },
+  plugin: PluginConfig & { allowRoot?: boolean; hostVolumes?: Record<string, string> },
   opts: ParseOptions = {},
 ): BunkerTaskSpec {
   const raw = zodParse(taskSchema, input);
@@ -260,6 +385,11 @@ export function parseTask(
   const user = raw.user.trim() === "" ? DEFAULT_USER : raw.user.trim();
   issues.run(() => assertUserAllowed(user, plugin.allowRoot === true), undefined);
   issues.run(() => checkStrings(raw), undefined);
+  const volumeMounts = issues.run(
+    () => parseVolumeMounts((raw.volume_mount ?? []) as VolumeMountInput[], plugin.hostVolumes ?? {}),
+    [],
+  );
+  const artifacts = issues.run(() => parseArtifacts((raw.artifact ?? []) as ArtifactInput[]), []);
   issues.throwIfAny();
 
   const spec: BunkerTaskSpec = {
@@ -280,7 +410,17 @@ export function parseTask(
   };
   if (raw.config.work_dir !== undefined && raw.config.work_dir !== "") spec.workDir = raw.config.work_dir;
   if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
+  if (volumeMounts.length > 0) spec.volumeMounts = volumeMounts;
+  if (artifacts.length > 0) spec.artifacts = artifacts;
+  if (raw.network && raw.network.mode !== "host") spec.network = networkOf(raw.network);
   return spec;
+}
+
+function networkOf(raw: NonNullable<RawTask["network"]>): NetworkSpec {
+  const net: NetworkSpec = { mode: raw.mode };
+  if (raw.group !== undefined) net.group = raw.group;
+  if (raw.dns) net.dns = { servers: raw.dns.servers, searches: raw.dns.searches, options: raw.dns.options };
+  return net;
 }
 
 /** Validates cap_add/cap_drop against the plugin now, and keeps them in PluginConfig's spelling. */

@@ -12,17 +12,22 @@
  * directory and the namespaces are torn down right after, off the caller's
  * path — closed() resolves when that is done.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeSync } from "node:fs";
+import { ReadStream } from "node:tty";
 import { cgroupManager, joinPaths } from "../cgroup/index.ts";
 import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
 import { BunkerError } from "../errors.ts";
 import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
 import { EACCES, ENOENT, ENOEXEC } from "../sys/errno.ts";
-import { closeFd, INIT_PATH, killPid, openFd, pipe } from "../sys/native.ts";
-import type { SpawnPlan } from "../sys/plan.ts";
+import { closeFd, INIT_PATH, killPid, openFd, openPty, pipe, setWinsize } from "../sys/native.ts";
+import type { PlanStep, SpawnPlan } from "../sys/plan.ts";
 import {
+  BK_OP_CHROOT,
+  BK_OP_SETNS,
+  BK_OP_WRITE,
   BK_STEP_EXEC,
   CLONE_NEWIPC,
+  CLONE_NEWNET,
   CLONE_NEWNS,
   CLONE_NEWPID,
   CLONE_NEWUTS,
@@ -32,19 +37,32 @@ import {
   O_RDWR,
 } from "../sys/protocol.ts";
 import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
-import type { Driver, Fingerprint, StartOptions, StdioSpec, TaskHandle, TaskStdin } from "./api.ts";
+import type {
+  Driver,
+  ExecOptions,
+  ExecSession,
+  Fingerprint,
+  StartOptions,
+  StdioSpec,
+  TaskHandle,
+  TaskStdin,
+} from "./api.ts";
 import { capNumber, capSets, computeCaps, parseCapList } from "./caps.ts";
+import { prepareTaskRoot } from "./chroot.ts";
 import type { BunkerPluginConfig } from "./config.ts";
 import { fingerprint } from "./fingerprint.ts";
 import { interpolateArgs } from "./interpolate.ts";
-import { lookupCommand } from "./lookup.ts";
+import { type LookupOptions, lookupCommand } from "./lookup.ts";
+import { NetworkGroups, networkPlan } from "./network.ts";
 import { type RootEntry, resolveChrootEnv, rootSteps } from "./root.ts";
 import { parseSignal } from "./signals.ts";
+import { StatsSampler, statsStream, type TaskStats } from "./stats.ts";
 import { createTaskDir, ensureTasksMount, removeTaskDir, type TaskDir } from "./taskdir.ts";
 import type { Outcome, TaskSpec, TerminationReason, Usage } from "./types.ts";
 import { type ResolvedUser, resolveUser } from "./users.ts";
 
 const SIGKILL = 9;
+const SIGSTOP = 19;
 const MB = 1024 * 1024;
 
 export interface ExecDriverOptions {
@@ -234,6 +252,10 @@ interface Slot {
   cgroup: TaskCgroup;
   dir: TaskDir;
   preparedAt: number;
+  /** Drops what the slot shares with others (its network group), at teardown. */
+  release: () => void;
+  /** How commands resolve in this task's root (alloc exec uses it too). */
+  lookup: LookupOptions;
 }
 
 /**
@@ -268,6 +290,7 @@ class ExecTask implements TaskHandle {
   private readonly cleaned: Promise<void>;
   private finished = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly sampler = new StatsSampler(Date.now());
 
   constructor(
     private readonly slot: Slot,
@@ -277,6 +300,7 @@ class ExecTask implements TaskHandle {
     startedAt: number,
     warm: boolean,
     track: (p: Promise<void>) => void,
+    private readonly shared: SharedFds,
   ) {
     this.id = slot.id;
     this.pid = slot.child.pid;
@@ -314,6 +338,24 @@ class ExecTask implements TaskHandle {
     return this.done;
   }
 
+  /** Nomad's TaskResourceUsage from the task's cgroup; throws once the task has ended. */
+  stats(): TaskStats {
+    if (this.finished) throw new BunkerError("task_finished", `task ${this.id} has ended`);
+    return this.sampler.sample(this.slot.cgroup.stats());
+  }
+
+  /** A sample every `intervalMs` (Nomad: 1 s) until the task exits. */
+  statsStream(intervalMs = 1000): AsyncIterable<TaskStats> {
+    const read = () => this.stats();
+    return statsStream(read, this.done, () => this.finished, intervalMs);
+  }
+
+  /** Nomad `alloc exec`; see execInto. */
+  async exec(command: string, args: string[], opts: ExecOptions = {}): Promise<ExecSession> {
+    if (this.finished) throw new BunkerError("task_finished", `task ${this.id} has ended`);
+    return execInto(this.slot, this.spec, this.plugin, command, args, opts, this.shared);
+  }
+
   /** Resolves when the task's cgroup, task directory and processes are all gone. */
   closed(): Promise<void> {
     return this.cleaned;
@@ -327,8 +369,13 @@ class ExecTask implements TaskHandle {
       return;
     }
     const main = mainPidOf(this.pid);
-    if (main === null) return;
-    killQuietly(scope === "group" ? -main : main, num);
+    // bunker-init forwards what it receives to the main process, also a signal that
+    // arrives before the main process exists (it stays pending until the fork).
+    // SIGKILL and SIGSTOP cannot be caught, so they go to the process itself.
+    const uncatchable = num === SIGKILL || num === SIGSTOP;
+    if (scope === "group" && main !== null) killQuietly(-main, num);
+    else if (uncatchable && main !== null) killQuietly(main, num);
+    else this.slot.child.signal(num);
   }
 
   /** Nomad's stop: kill_signal, then SIGKILL of everything after the grace period. */
@@ -352,11 +399,170 @@ class ExecTask implements TaskHandle {
   }
 }
 
+interface SharedFds {
+  initFd: number;
+  devNull: number;
+}
+
+const NS_OF_TASK = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+
+/**
+ * A new process inside a running task: a child joins the task's cgroup, then
+ * every namespace of the task's bunker-init at once (setns with its pidfd),
+ * which also makes the task's root its own; it then execs bunker-init, whose
+ * child — in the task's PID namespace — drops to the task's user and
+ * capabilities and runs the command. That helper is non-dumpable and holds
+ * no host directory, so the task can neither ptrace it nor walk out through it.
+ */
+function execInto(
+  slot: Slot,
+  spec: TaskSpec,
+  plugin: BunkerPluginConfig,
+  command: string,
+  args: string[],
+  opts: ExecOptions,
+  shared: SharedFds,
+): ExecSession {
+  const exe = lookupCommand(command, { ...slot.lookup, makeExecutable: false });
+  const nsFd = slot.child.nsFd;
+  if (nsFd < 0) throw new BunkerError("task_finished", `task ${slot.id} has ended`);
+  const netns = spec.network && spec.network.mode !== "host" ? CLONE_NEWNET : 0;
+  const cgroupFd =
+    slot.cgroup.unifiedDir === null ? -1 : openFd(slot.cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
+  const steps: PlanStep[] = joinPaths(slot.cgroup, cgroupFd >= 0).map((path) => ({
+    code: BK_OP_WRITE,
+    num: 0,
+    args: [path, "0"],
+    what: "join cgroup",
+    path,
+  }));
+  steps.push({
+    code: BK_OP_SETNS,
+    num: nsFd,
+    args: [String(NS_OF_TASK | netns)],
+    what: "setns into task",
+    path: slot.id,
+  });
+  // setns into a mount namespace moves us to its root: after pivot_root that is the task's root;
+  // with no_pivot_root it is the host's, so chroot into the task dir again.
+  if (plugin.noPivotRoot)
+    steps.push({ code: BK_OP_CHROOT, num: 0, args: [slot.dir.root], what: "chroot", path: slot.dir.root });
+  let child: Child;
+  try {
+    child = startChild({
+      cloneFlags: 0,
+      cgroupFd,
+      initFd: shared.initFd,
+      stdio: [shared.devNull, shared.devNull, shared.devNull],
+      steps,
+      argv: ["bunker-init"],
+      envp: [],
+    });
+  } finally {
+    if (cgroupFd >= 0) closeFd(cgroupFd);
+  }
+  const request: TaskRequest = {
+    ...requestOf(slot, { ...spec, command, args, env: { ...spec.env, ...opts.env } }),
+    path: exe.taskPath,
+    tty: opts.tty === true,
+  };
+  return opts.tty ? ttySession(slot, child, request, opts) : pipeSession(child, request);
+}
+
+function sessionOf(
+  child: Child,
+  io: { stdin: TaskStdin; stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array> | null },
+  resize: (cols: number, rows: number) => void,
+): ExecSession {
+  return {
+    pid: child.pid,
+    ...io,
+    async wait() {
+      const exit = await child.exited;
+      const o = outcomeOf(exit, { timedOut: false, stopped: false }, false);
+      return o.error === undefined
+        ? { exitCode: o.exitCode, signal: o.signal }
+        : { exitCode: o.exitCode, signal: o.signal, error: o.error };
+    },
+    resize,
+    signal(name: string) {
+      child.signal(parseSignal(name, "/signal"));
+    },
+  };
+}
+
+function pipeSession(child: Child, request: TaskRequest): ExecSession {
+  const io = makeStdio(["pipe", "pipe", "pipe"]);
+  try {
+    child.launch(request, io.child);
+  } finally {
+    for (const fd of io.closeAfterStart) closeFd(fd);
+  }
+  return sessionOf(child, { stdin: io.stdin!, stdout: io.stdout!, stderr: io.stderr }, () => undefined);
+}
+
+/** A terminal from the task's own devpts instance, so it is /dev/pts/N inside the task. */
+function ttySession(slot: Slot, child: Child, request: TaskRequest, opts: ExecOptions): ExecSession {
+  const [master, peer] = openPty(`/proc/${slot.child.pid}/root/dev/pts/ptmx`);
+  try {
+    setWinsize(master, opts.cols ?? 80, opts.rows ?? 24);
+    child.launch(request, [peer, peer, peer]);
+  } catch (err) {
+    closeFd(master);
+    throw err;
+  } finally {
+    closeFd(peer);
+  }
+  const out = ptyStream(master);
+  const stdin: TaskStdin = {
+    async write(chunk) {
+      // Interactive input is small; a full terminal buffer only delays the typist.
+      if (!out.closed()) writeSync(master, chunk);
+    },
+    end: async () => undefined,
+  };
+  return sessionOf(child, { stdin, stdout: out.stream, stderr: null }, (cols, rows) => {
+    if (!out.closed()) setWinsize(master, cols, rows);
+  });
+}
+
+/**
+ * A pty master as a web stream. Bun's file streams pread() and fail on a
+ * terminal, so node's tty.ReadStream (event-driven) reads it; it owns and
+ * closes the fd. EIO is how a master reports that every peer has closed.
+ */
+function ptyStream(master: number): { stream: ReadableStream<Uint8Array>; closed: () => boolean } {
+  const rs = new ReadStream(master);
+  let closed = false;
+  rs.on("close", () => {
+    closed = true;
+  });
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      rs.on("data", (chunk: Buffer) => controller.enqueue(new Uint8Array(chunk)));
+      const end = () => {
+        try {
+          controller.close();
+        } catch {
+          // already closed by a cancel
+        }
+      };
+      rs.on("end", end);
+      rs.on("error", end);
+    },
+    cancel() {
+      rs.destroy();
+    },
+  });
+  return { stream, closed: () => closed };
+}
+
 /** After the end: reap, then the cgroup (and any process left in host PID mode), then the task dir. */
 async function teardown(slot: Slot): Promise<void> {
   await slot.child.reaped;
   await slot.cgroup.remove();
   removeTaskDir(slot.dir);
+  slot.release();
 }
 
 function killQuietly(pid: number, signal: number): void {
@@ -387,13 +593,16 @@ function requestOf(slot: Slot, spec: TaskSpec & { meta?: Record<string, string> 
 export class ExecDriver implements Driver {
   private readonly entries: RootEntry[];
   private readonly tasksDir: string;
-  private shared: { initFd: number; devNull: number } | null = null;
+  private shared: SharedFds | null = null;
   private cachedFingerprint: { at: number; value: Fingerprint } | null = null;
   private readonly pending = new Set<Promise<void>>();
+
+  private readonly groups: NetworkGroups;
 
   constructor(private readonly opts: ExecDriverOptions) {
     this.entries = resolveChrootEnv(opts.plugin.chrootEnv);
     this.tasksDir = `${opts.dataDir}/tasks`;
+    this.groups = new NetworkGroups(`${opts.dataDir}/netns`);
   }
 
   /** Host directory holding one directory per task (a tmpfs of Bunker's own). */
@@ -415,7 +624,7 @@ export class ExecDriver implements Driver {
   }
 
   /** First use: the tasks tmpfs, bunker-init's fd and /dev/null for idle slots, once. */
-  private sharedFds(): { initFd: number; devNull: number } {
+  private sharedFds(): SharedFds {
     if (this.shared === null) {
       ensureTasksMount(this.tasksDir);
       this.shared = { initFd: openFd(INIT_PATH, O_PATH), devNull: openFd("/dev/null", O_RDWR) };
@@ -453,7 +662,24 @@ export class ExecDriver implements Driver {
     const dir = createTaskDir(this.tasksDir, id, user.uid, user.gid);
     const undo: (() => unknown)[] = [() => removeTaskDir(dir)];
     try {
-      const exe = lookupCommand(spec.command, { taskDir: dir.root, chrootEnv: plugin.chrootEnv });
+      const root = await prepareTaskRoot(spec, dir.root, user, plugin, this.entries);
+      const lookup: LookupOptions = {
+        taskDir: dir.root,
+        chrootEnv: root.chrootEnv,
+        mounts: root.lookupMounts,
+      };
+      const exe = lookupCommand(spec.command, lookup);
+      const net = spec.network ?? { mode: "host" as const };
+      const group = net.mode === "group" ? (net.group ?? "") : null;
+      const groupFd = group === null ? null : this.groups.acquire(group);
+      const release = () => group !== null && this.groups.release(group);
+      undo.push(release);
+      const network = networkPlan(net, {
+        root: dir.root,
+        privateDir: `${dir.root}/private`,
+        hostname: spec.name,
+        groupFd,
+      });
       const cgroup = this.cgroups.create(id, limitsOf(spec));
       undo.unshift(() => cgroup.remove());
       const cgroupFd = cgroup.unifiedDir === null ? -1 : openFd(cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
@@ -462,13 +688,15 @@ export class ExecDriver implements Driver {
           CLONE_NEWNS |
           CLONE_NEWUTS |
           (spec.pidMode === "private" ? CLONE_NEWPID : 0) |
-          (spec.ipcMode === "private" ? CLONE_NEWIPC : 0),
+          (spec.ipcMode === "private" ? CLONE_NEWIPC : 0) |
+          network.cloneFlags,
         cgroupFd,
         initFd,
         stdio: [devNull, devNull, devNull],
         steps: rootSteps({
           taskDir: dir.root,
-          entries: this.entries,
+          entries: root.entries,
+          volumes: root.volumes,
           uid: user.uid,
           gid: user.gid,
           hostname: spec.name,
@@ -476,6 +704,8 @@ export class ExecDriver implements Driver {
           privateIpc: spec.ipcMode === "private",
           noPivotRoot: plugin.noPivotRoot,
           joinPaths: joinPaths(cgroup, cgroupFd >= 0),
+          early: network.early,
+          overEtc: network.files,
         }),
         argv: ["bunker-init"],
         envp: [],
@@ -485,8 +715,21 @@ export class ExecDriver implements Driver {
         child = startChild(plan);
       } finally {
         if (cgroupFd >= 0) closeFd(cgroupFd);
+        if (groupFd !== null) closeFd(groupFd);
       }
-      const slot: Slot = { id, spec, user, caps, execPath: exe.taskPath, child, cgroup, dir, preparedAt };
+      const slot: Slot = {
+        id,
+        spec,
+        user,
+        caps,
+        execPath: exe.taskPath,
+        child,
+        cgroup,
+        dir,
+        preparedAt,
+        release,
+        lookup,
+      };
       return this.preparedTask(slot);
     } catch (err) {
       for (const step of undo) await step();
@@ -514,7 +757,17 @@ export class ExecDriver implements Driver {
           for (const fd of io.closeAfterStart) closeFd(fd);
         }
         opts.onStage?.("spawn", startedAt, performance.now());
-        return new ExecTask(slot, spec, this.opts.plugin, io, startedAt, opts.warm ?? false, this.track);
+        const shared = this.sharedFds();
+        return new ExecTask(
+          slot,
+          spec,
+          this.opts.plugin,
+          io,
+          startedAt,
+          opts.warm ?? false,
+          this.track,
+          shared,
+        );
       },
       discard: async () => {
         claim();
@@ -546,6 +799,7 @@ export class ExecDriver implements Driver {
       taskDirs = [];
     }
     for (const name of taskDirs) removeTaskDir({ root: `${this.tasksDir}/${name}` });
+    this.groups.reconcile();
     return { cgroups, taskDirs };
   }
 }

@@ -31,6 +31,27 @@ export const nomadTaskSchema = z.looseObject({
       MemoryMaxMB: nullableNumber,
     })
     .nullish(),
+  VolumeMounts: z
+    .array(
+      z.looseObject({
+        Volume: nullableString,
+        Destination: nullableString,
+        ReadOnly: z.boolean().nullish(),
+        PropagationMode: nullableString,
+      }),
+    )
+    .nullish(),
+  Artifacts: z
+    .array(
+      z.looseObject({
+        GetterSource: nullableString,
+        GetterOptions: nullableMap,
+        GetterHeaders: nullableMap,
+        GetterMode: nullableString,
+        RelativeDest: nullableString,
+      }),
+    )
+    .nullish(),
 });
 
 export type NomadTask = z.input<typeof nomadTaskSchema>;
@@ -55,7 +76,31 @@ export function fromNomadTask(json: unknown): TaskInput {
   if (t.KillTimeout !== null && t.KillTimeout !== undefined) input.kill_timeout = t.KillTimeout / NS_PER_MS;
   const resources = fromNomadResources(t.Resources);
   if (resources !== undefined) input.resources = resources;
+  if (t.VolumeMounts && t.VolumeMounts.length > 0)
+    input.volume_mount = t.VolumeMounts.map(fromNomadVolumeMount);
+  if (t.Artifacts && t.Artifacts.length > 0) input.artifact = t.Artifacts.map(fromNomadArtifact);
   return input;
+}
+
+type Parsed = z.output<typeof nomadTaskSchema>;
+type VolumeMountInput = NonNullable<TaskInput["volume_mount"]>[number];
+type ArtifactInput = NonNullable<TaskInput["artifact"]>[number];
+
+/** Missing strings stay "" so parseTask reports the field as invalid under its own name. */
+function fromNomadVolumeMount(m: NonNullable<Parsed["VolumeMounts"]>[number]): VolumeMountInput {
+  const out: VolumeMountInput = { volume: m.Volume ?? "", destination: m.Destination ?? "" };
+  if (m.ReadOnly !== null && m.ReadOnly !== undefined) out.read_only = m.ReadOnly;
+  if (m.PropagationMode) out.propagation_mode = m.PropagationMode as VolumeMountInput["propagation_mode"];
+  return out;
+}
+
+function fromNomadArtifact(a: NonNullable<Parsed["Artifacts"]>[number]): ArtifactInput {
+  const out: ArtifactInput = { source: a.GetterSource ?? "" };
+  if (a.RelativeDest) out.destination = a.RelativeDest;
+  if (a.GetterMode) out.mode = a.GetterMode as ArtifactInput["mode"];
+  if (a.GetterOptions) out.options = a.GetterOptions;
+  if (a.GetterHeaders) out.headers = a.GetterHeaders;
+  return out;
 }
 
 function checkDriver(driver: string | null | undefined): void {
@@ -100,6 +145,23 @@ const TOP_LEVEL: Readonly<Record<string, string>> = {
   kill_signal: "KillSignal",
   kill_timeout: "KillTimeout",
   resources: "Resources",
+  volume_mount: "VolumeMounts",
+  artifact: "Artifacts",
+};
+
+const VOLUME_FIELDS: Readonly<Record<string, string>> = {
+  volume: "Volume",
+  destination: "Destination",
+  read_only: "ReadOnly",
+  propagation_mode: "PropagationMode",
+};
+
+const ARTIFACT_FIELDS: Readonly<Record<string, string>> = {
+  source: "GetterSource",
+  destination: "RelativeDest",
+  mode: "GetterMode",
+  options: "GetterOptions",
+  headers: "GetterHeaders",
 };
 
 const RESOURCE_FIELDS: Readonly<Record<string, string>> = {
@@ -113,6 +175,14 @@ function toNomadPointer(pointer: string): string {
   const [, first, ...rest] = pointer.split("/");
   if (first === undefined) return pointer;
   const top = TOP_LEVEL[first] ?? first;
-  const tail = first === "resources" ? rest.map((r) => RESOURCE_FIELDS[r] ?? r) : rest;
+  const fields =
+    first === "resources"
+      ? RESOURCE_FIELDS
+      : first === "volume_mount"
+        ? VOLUME_FIELDS
+        : first === "artifact"
+          ? ARTIFACT_FIELDS
+          : {};
+  const tail = rest.map((r) => fields[r] ?? r);
   return ["", top, ...tail].join("/");
 }

@@ -30,7 +30,11 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_SHARED,
+  MS_SLAVE,
 } from "../sys/protocol.ts";
+import type { Propagation } from "./types.ts";
+import type { PreparedVolume } from "./volumes.ts";
 
 /** Nomad's default chroot_env: each host path to the same task path. */
 export const DEFAULT_CHROOT_ENV: Record<string, string> = Object.fromEntries(
@@ -64,6 +68,12 @@ export interface RootLayout {
   noPivotRoot: boolean;
   /** cgroup.procs files to join before anything else (cgroup v1). */
   joinPaths: string[];
+  /** Steps right after the cgroup joins (network: join a group's namespace, loopback up). */
+  early?: readonly PlanStep[];
+  /** Steps once the host directories are bound (network: generated /etc files over them). */
+  overEtc?: readonly PlanStep[];
+  /** volume_mount binds, mount points already made and checked by prepareVolumes. */
+  volumes?: readonly PreparedVolume[];
 }
 
 /**
@@ -182,7 +192,50 @@ function hostEntries(s: Steps, l: RootLayout, made: Set<string>) {
   }
 }
 
+const PROPAGATION_FLAG: Readonly<Record<Propagation, number>> = {
+  private: MS_PRIVATE,
+  "host-to-task": MS_SLAVE,
+  bidirectional: MS_SHARED,
+};
+
+/**
+ * Volumes go after chroot_env, so one may sit inside a bound directory. Volumes are nodev and
+ * nosuid like every other bind (a host volume holding a device node must not open the disk to
+ * the task). MS_RDONLY applies to the volume's top mount only: a mount nested below the host
+ * path stays as it is on the host (making a tree read-only needs mount_setattr(AT_RECURSIVE)).
+ */
+function volumeMounts(s: Steps, l: RootLayout) {
+  for (const v of l.volumes ?? []) {
+    s.mount(v.source, v.target, null, MS_BIND | MS_REC, null, `bind volume ${v.source} on`);
+    s.remount(v.target, MS_NOSUID | MS_NODEV | (v.readOnly ? MS_RDONLY : 0));
+    s.mount(
+      null,
+      v.target,
+      null,
+      PROPAGATION_FLAG[v.propagation],
+      null,
+      `set ${v.propagation} propagation on`,
+    );
+  }
+}
+
+/**
+ * The first step cuts propagation. With "private" everywhere nothing crosses; a volume asking
+ * for host-to-task (or bidirectional) needs the root to be a slave instead, so that mounts the
+ * host makes below a *shared* host path reach the task. Nothing flows back: bidirectional gives
+ * a shared mount inside the task's namespace, but the task's mounts never reach the host (that
+ * would need the root to stay in the host's peer group, which rule 3 forbids). When the host
+ * path is not on a shared mount (findmnt -o PROPAGATION), both modes behave like private.
+ */
+function rootPropagation(l: RootLayout): number {
+  const wantsHost = (l.volumes ?? []).some((v) => v.propagation !== "private");
+  return MS_REC | (wantsHost ? MS_SLAVE : MS_PRIVATE);
+}
+
 function secrets(s: Steps, l: RootLayout, made: Set<string>) {
+  // private/ holds files Bunker generated for the task (bound elsewhere already); the task gets it empty.
+  s.mkdirs("/private", made);
+  s.mount("tmpfs", s.at("/private"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=0700", "mount private tmpfs on");
   s.mkdirs("/secrets", made);
   s.mount(
     "tmpfs",
@@ -270,15 +323,18 @@ export function rootSteps(l: RootLayout): PlanStep[] {
   for (const path of l.joinPaths) {
     s.list.push({ code: BK_OP_WRITE, num: 0, args: [path, "0"], what: "join cgroup", path });
   }
+  s.list.push(...(l.early ?? []));
   if (l.hostname !== null) {
     s.list.push({ code: BK_OP_HOSTNAME, num: 0, args: [l.hostname], what: "sethostname", path: l.hostname });
   }
   // Nothing mounted from here on may propagate back to the host.
-  s.mount(null, "/", null, MS_REC | MS_PRIVATE, null, "make mounts private:");
+  s.mount(null, "/", null, rootPropagation(l), null, "make mounts private:");
   // pivot_root needs the new root to be a mount point: bind the task dir onto itself.
   s.bind(l.taskDir, l.taskDir, MS_NOSUID | MS_NODEV, "bind task dir");
   const made = new Set<string>(["/local", "/alloc", "/tmp"]);
   hostEntries(s, l, made);
+  s.list.push(...(l.overEtc ?? []));
+  volumeMounts(s, l);
   secrets(s, l, made);
   devMounts(s, l, made);
   procAndSys(s, made);

@@ -16,7 +16,7 @@ export interface TaskDir {
 export function createTaskDir(tasksDir: string, id: string, uid: number, gid: number): TaskDir {
   const root = `${tasksDir}/${id}`;
   mkdirSync(root, { mode: 0o755 });
-  for (const sub of ["local", "alloc", "alloc/logs", "alloc/tmp", "alloc/data", "tmp"]) {
+  for (const sub of ["local", "alloc", "alloc/logs", "alloc/tmp", "alloc/data", "tmp", "private"]) {
     mkdirSync(`${root}/${sub}`, { mode: 0o755 });
   }
   for (const owned of ["local", "alloc/data", "alloc/tmp", "alloc/logs"])

@@ -43,6 +43,61 @@ export interface TaskSpec {
   /** Wall-clock limit for the whole run (Bunker: function timeout). */
   timeoutMs?: number;
   resources: Resources;
+  /** Nomad `volume_mount` blocks, host paths already resolved from the plugin's host_volumes. */
+  volumeMounts?: VolumeMountSpec[];
+  /** Nomad `artifact` blocks, fetched into the task dir before the task starts. */
+  artifacts?: ArtifactSpec[];
+  /** Nomad `network`; absent = the host's stack. */
+  network?: NetworkSpec;
+}
+
+export interface NetworkSpec {
+  mode: "host" | "group" | "none";
+  /** Tasks naming the same group share one network namespace. */
+  group?: string;
+  dns?: { servers: string[]; searches: string[]; options: string[] };
+}
+
+/** Nomad's propagation_mode names: MS_PRIVATE, MS_SLAVE, MS_SHARED on the task side. */
+export type Propagation = "private" | "host-to-task" | "bidirectional";
+
+export interface VolumeMountSpec {
+  /** The host volume's name (plugin host_volumes), for messages. */
+  volume: string;
+  /** Absolute host path bound into the task. */
+  source: string;
+  /** Absolute path inside the task root. */
+  destination: string;
+  readOnly: boolean;
+  propagation: Propagation;
+}
+
+export type ArtifactMode = "any" | "file" | "dir";
+
+export interface ArtifactSpec {
+  /** http:// or https:// URL. */
+  source: string;
+  /** Relative to the task dir (Nomad's default "local/"). */
+  destination: string;
+  mode: ArtifactMode;
+  /** `type:hex` (md5, sha1, sha256, sha512), checked on the downloaded bytes before unpacking. */
+  checksum?: string;
+  /** Unpack tar/tar.gz/tgz/zip/gz by extension (go-getter's rule); false = keep the file as is. */
+  archive: boolean;
+  /** HTTP request headers. */
+  headers: Record<string, string>;
+}
+
+/** Limits on artifact downloads and unpacking (the plugin's `artifact` block, Nomad's client names). */
+export interface ArtifactLimits {
+  /** Whole download, connect to last byte (http_read_timeout). */
+  httpReadTimeoutMs: number;
+  /** Max bytes of one download (http_max_size). */
+  httpMaxBytes: number;
+  /** Max bytes of everything one archive unpacks to (decompression_size_limit). */
+  decompressionSizeLimit: number;
+  /** Max entries in one archive (decompression_file_count_limit). */
+  decompressionFileCountLimit: number;
 }
 
 export interface PluginConfig {

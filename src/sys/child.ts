@@ -46,6 +46,8 @@ export interface ChildExit {
 
 export interface Child {
   readonly pid: number;
+  /** The pidfd, for setns into this child's namespaces (alloc exec); -1 once reaped. */
+  readonly nsFd: number;
   /** Sends the task request with the task's stdio; the caller closes its copies of the fds afterwards. */
   launch(request: TaskRequest, stdio: readonly [number, number, number]): void;
   readonly exited: Promise<ChildExit>;
@@ -110,6 +112,10 @@ class ZygoteChild implements Child {
     this.reaped = this.run();
   }
 
+  get nsFd(): number {
+    return this.pidfdOpen ? this.pidfd : -1;
+  }
+
   launch(request: TaskRequest, stdio: readonly [number, number, number]): void {
     this.execPath = request.path;
     sendRequest(this.socket, encodeRequest(request), stdio);
@@ -135,7 +141,11 @@ class ZygoteChild implements Child {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       let at = 0;
       for (; at + 16 <= bytes.byteLength; at += 16) {
-        this.onRecord(view.getInt32(at, true), view.getInt32(at + 4, true), Number(view.getBigInt64(at + 8, true)));
+        this.onRecord(
+          view.getInt32(at, true),
+          view.getInt32(at + 4, true),
+          Number(view.getBigInt64(at + 8, true)),
+        );
       }
       pending = bytes.slice(at);
     }
@@ -176,8 +186,7 @@ class ZygoteChild implements Child {
   }
 
   discard(): void {
-    // Shutting down our end makes init's recvmsg return 0; it exits quietly.
-    // The reader loop then sees EOF and closes the fd itself.
+    // SIGKILL, not a close of our socket end: the reader loop owns that fd.
     this.signal(9);
   }
 }

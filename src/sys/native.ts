@@ -20,6 +20,8 @@ const symbols = {
   bk_kill: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_pipe: { args: [FFIType.ptr], returns: FFIType.i32 },
   bk_socketpair: { args: [FFIType.ptr], returns: FFIType.i32 },
+  bk_open_pty: { args: [FFIType.cstring, FFIType.ptr], returns: FFIType.i32 },
+  bk_set_winsize: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_send_request: { args: [FFIType.i32, FFIType.ptr, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
   bk_open: { args: [FFIType.cstring, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   bk_close: { args: [FFIType.i32], returns: FFIType.i32 },
@@ -99,9 +101,28 @@ export function socketPair(): [number, number] {
 }
 
 /** Sends one request datagram with the task's three stdio fds attached. */
-export function sendRequest(sock: number, request: Uint8Array, stdio: readonly [number, number, number]): void {
+export function sendRequest(
+  sock: number,
+  request: Uint8Array,
+  stdio: readonly [number, number, number],
+): void {
   const fds = new Int32Array(stdio);
-  check(load().bk_send_request(sock, ptr(request), request.byteLength, ptr(fds)), "sendmsg", "control socket");
+  check(
+    load().bk_send_request(sock, ptr(request), request.byteLength, ptr(fds)),
+    "sendmsg",
+    "control socket",
+  );
+}
+
+/** A pty pair from the devpts instance behind `ptmx`: [master, peer]. */
+export function openPty(ptmx: string): [number, number] {
+  const out = new Int32Array(2);
+  check(load().bk_open_pty(cstr(ptmx), ptr(out)), "open pty", ptmx);
+  return [out[0]!, out[1]!];
+}
+
+export function setWinsize(fd: number, cols: number, rows: number): void {
+  check(load().bk_set_winsize(fd, cols, rows), "ioctl(TIOCSWINSZ)", `fd ${fd}`);
 }
 
 export function openFd(path: string, flags: number, mode = 0): number {

@@ -16,11 +16,14 @@ export const BK_OP_CHROOT = 9;
 export const BK_OP_CHDIR = 10;
 export const BK_OP_UMOUNT = 11;
 export const BK_OP_MKNOD = 12;
+export const BK_OP_SETNS = 13;
+export const BK_OP_LOOPBACK_UP = 14;
 /** Or-ed into an op code: a missing target (ENOENT) skips the step. */
 export const BK_OP_OPTIONAL = 0x100;
 
 export const BK_REQ_MAGIC = 0x424b5231;
 export const BK_REQ_NO_NEW_PRIVS = 0x1;
+export const BK_REQ_TTY = 0x2;
 export const BK_REQ_MAX = 1024 * 1024;
 
 export const BK_REC_SETUP_FAILED = 1;

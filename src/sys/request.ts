@@ -4,7 +4,7 @@
  * the one datagram ffi/protocol.h describes. The task's stdio travels beside
  * it as SCM_RIGHTS.
  */
-import { BK_REQ_MAGIC, BK_REQ_MAX, BK_REQ_NO_NEW_PRIVS } from "./protocol.ts";
+import { BK_REQ_MAGIC, BK_REQ_MAX, BK_REQ_NO_NEW_PRIVS, BK_REQ_TTY } from "./protocol.ts";
 import { BinaryWriter } from "./writer.ts";
 
 export interface CapabilitySets {
@@ -28,6 +28,8 @@ export interface TaskRequest {
   groups: number[];
   caps: CapabilitySets;
   noNewPrivs: boolean;
+  /** stdin is a terminal to become the controlling tty (alloc exec -t). */
+  tty?: boolean;
   rlimits: Rlimit[];
   /** Working directory inside the task root. */
   cwd: string;
@@ -44,10 +46,16 @@ export function encodeRequest(r: TaskRequest): Uint8Array {
   w.u32(r.gid);
   w.u32(r.groups.length);
   for (const g of r.groups) w.u32(g);
-  for (const set of [r.caps.effective, r.caps.permitted, r.caps.inheritable, r.caps.bounding, r.caps.ambient]) {
+  for (const set of [
+    r.caps.effective,
+    r.caps.permitted,
+    r.caps.inheritable,
+    r.caps.bounding,
+    r.caps.ambient,
+  ]) {
     w.u64(set);
   }
-  w.u32(r.noNewPrivs ? BK_REQ_NO_NEW_PRIVS : 0);
+  w.u32((r.noNewPrivs ? BK_REQ_NO_NEW_PRIVS : 0) | (r.tty ? BK_REQ_TTY : 0));
   w.u32(r.rlimits.length);
   for (const l of r.rlimits) {
     w.u32(l.resource);
@@ -60,7 +68,9 @@ export function encodeRequest(r: TaskRequest): Uint8Array {
   w.strv(r.envp);
   const bytes = w.done();
   if (bytes.byteLength > BK_REQ_MAX) {
-    throw new RangeError(`task arguments and environment take ${bytes.byteLength} bytes; the limit is ${BK_REQ_MAX}`);
+    throw new RangeError(
+      `task arguments and environment take ${bytes.byteLength} bytes; the limit is ${BK_REQ_MAX}`,
+    );
   }
   return bytes;
 }
