@@ -15,6 +15,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -147,5 +148,50 @@ export const jobs = pgTable(
   (t) => [
     index("jobs_state_run_at_idx").on(t.state, t.runAt),
     check("jobs_state_ck", oneOf("state", JOB_STATES)),
+  ],
+);
+
+export const SCHEDULE_RUN_KINDS = ["scheduled", "catch_up", "manual"] as const;
+export type ScheduleRunKind = (typeof SCHEDULE_RUN_KINDS)[number];
+
+/** "skipped" = not started by the overlap policy; "lost" = its server died while it ran. */
+export const SCHEDULE_RUN_STATES = [
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+  "skipped",
+  "lost",
+] as const;
+export type ScheduleRunState = (typeof SCHEDULE_RUN_STATES)[number];
+
+/**
+ * One row per (function, scheduled time): the primary key is the claim. Every server computes the
+ * same due times and inserts with ON CONFLICT DO NOTHING; the one whose insert returns a row fires.
+ */
+export const scheduleRuns = pgTable(
+  "schedule_runs",
+  {
+    function: text("function").notNull(),
+    scheduledAt: tstz("scheduled_at").notNull(),
+    kind: text("kind").$type<ScheduleRunKind>().notNull(),
+    /** The expression that produced the time; null for manual runs. */
+    cron: text("cron"),
+    node: text("node").notNull(),
+    // No foreign key: a skipped run has no invocation, and records may be written after the claim.
+    invocationId: text("invocation_id"),
+    state: text("state").$type<ScheduleRunState>().notNull(),
+    /** The invocation's final status (succeeded, failed, timeout, cancelled, error). */
+    outcome: text("outcome"),
+    exitCode: integer("exit_code"),
+    error: text("error"),
+    claimedAt: tstz("claimed_at").notNull(),
+    finishedAt: tstz("finished_at"),
+  },
+  (t) => [
+    primaryKey({ name: "schedule_runs_pk", columns: [t.function, t.scheduledAt] }),
+    index("schedule_runs_function_state_idx").on(t.function, t.state),
+    check("schedule_runs_kind_ck", oneOf("kind", SCHEDULE_RUN_KINDS)),
+    check("schedule_runs_state_ck", oneOf("state", SCHEDULE_RUN_STATES)),
   ],
 );

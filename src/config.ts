@@ -10,6 +10,8 @@ import { ValidationError } from "./errors.ts";
 const schema = z.object({
   /** Where task directories, the embedded database and journals live. */
   BUNKER_DATA_DIR: z.string().default(".bunker"),
+  /** Host-wide tmpfs for task directories, shared by every Bunker on the host. */
+  BUNKER_RUN_DIR: z.string().default("/run/bunker"),
   BUNKER_HOST: z.string().default("127.0.0.1"),
   BUNKER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Directory of function files (<name>.toml / <name>.json). */
@@ -25,6 +27,15 @@ const schema = z.object({
   BUNKER_POOL_GLOBAL_MAX: z.coerce.number().int().min(1).default(64),
   /** Seconds a function may go unused before its ready slots are released. */
   BUNKER_POOL_IDLE_TTL: z.coerce.number().int().min(1).default(300),
+  /** This server's stable name in the records (markLost, job leases); default "<hostname>:<data dir>". */
+  BUNKER_NODE: z.string().min(1).optional(),
+  /** How long an async job's lease lasts without a heartbeat before another server may run it again (ms). */
+  BUNKER_JOB_LEASE_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Finished records older than this are deleted ("30d", "12h", "90m"). */
+  BUNKER_RETENTION: z
+    .string()
+    .regex(/^\d+\s*(ms|s|m|h|d)?$/, "a duration such as 30d, 12h or 90m")
+    .default("30d"),
   /** postgres://… ; unset = embedded PGlite in the data directory. */
   DATABASE_URL: z.string().optional(),
 });

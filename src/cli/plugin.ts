@@ -10,7 +10,10 @@ export function loadPluginConfig(config: Config): BunkerPluginConfig {
   try {
     raw = JSON.parse(readFileSync(config.BUNKER_PLUGIN_CONFIG, "utf8"));
   } catch (err) {
-    throw new BunkerError("invalid", `cannot read plugin config ${config.BUNKER_PLUGIN_CONFIG}: ${String(err)}`);
+    throw new BunkerError(
+      "invalid",
+      `cannot read plugin config ${config.BUNKER_PLUGIN_CONFIG}: ${String(err)}`,
+    );
   }
   return parsePluginConfig(raw);
 }

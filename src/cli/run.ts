@@ -102,7 +102,7 @@ export async function runCommand(argv: string[], config: Config): Promise<number
   const spec = taskFile
     ? parseNomadTask(JSON.parse(readFileSync(taskFile, "utf8")), plugin)
     : parseTask(taskFromFlags(p), plugin);
-  const driver = createExecDriver({ plugin, dataDir: config.dataDir });
+  const driver = createExecDriver({ plugin, dataDir: config.dataDir, runDir: config.BUNKER_RUN_DIR });
   const fp = driver.fingerprint();
   if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", `bunker run: ${fp.description}`);
   const handle = await driver.start(spec, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
@@ -111,12 +111,15 @@ export async function runCommand(argv: string[], config: Config): Promise<number
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   const outcome = await handle.wait();
+  // Teardown runs after the outcome; the CLI exits only once nothing is left behind.
+  await driver.close();
   process.off("SIGINT", stop);
   process.off("SIGTERM", stop);
   const report = one(p, "report");
   if (report) writeFileSync(report, `${JSON.stringify(reportOf(outcome), null, 2)}\n`);
   if (outcome.reason === "setup_failed") console.error(`bunker run: ${outcome.error}`);
-  if (outcome.reason === "timeout") console.error("bunker run: timed out; the task and its children were killed");
+  if (outcome.reason === "timeout")
+    console.error("bunker run: timed out; the task and its children were killed");
   if (outcome.reason === "oom") console.error("bunker run: killed by the OOM killer (memory limit)");
   return outcome.exitCode;
 }

@@ -12,7 +12,8 @@
  * directory and the namespaces are torn down right after, off the caller's
  * path — closed() resolves when that is done.
  */
-import { readdirSync, readFileSync, writeSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
 import { ReadStream } from "node:tty";
 import { cgroupManager, joinPaths } from "../cgroup/index.ts";
 import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
@@ -57,7 +58,7 @@ import { NetworkGroups, networkPlan } from "./network.ts";
 import { type RootEntry, resolveChrootEnv, rootSteps } from "./root.ts";
 import { parseSignal } from "./signals.ts";
 import { StatsSampler, statsStream, type TaskStats } from "./stats.ts";
-import { createTaskDir, ensureTasksMount, removeTaskDir, type TaskDir } from "./taskdir.ts";
+import { createTaskDir, DEFAULT_RUN_DIR, ensureRunDir, removeTaskDir, type TaskDir } from "./taskdir.ts";
 import type { Outcome, TaskSpec, TerminationReason, Usage } from "./types.ts";
 import { type ResolvedUser, resolveUser } from "./users.ts";
 
@@ -67,17 +68,32 @@ const MB = 1024 * 1024;
 
 export interface ExecDriverOptions {
   plugin: BunkerPluginConfig;
-  /** Bunker's data directory; task directories live in <dataDir>/tasks. */
+  /** Bunker's data directory (network group namespaces live in <dataDir>/netns). */
   dataDir: string;
+  /**
+   * Host-wide runtime directory, one tmpfs shared by every Bunker on the host
+   * (default /run/bunker); this driver's task directories are <runDir>/<instance>/.
+   */
+  runDir?: string;
   cgroups?: CgroupManager;
   /** Node attributes for `${attr.*}` interpolation. */
   attributes?: Record<string, string>;
 }
 
-/** A task id: sortable by start time, safe as a hostname, a directory and a cgroup name. */
-export function newTaskId(): string {
-  const rand = crypto.getRandomValues(new Uint8Array(6));
-  return `${Date.now().toString(36)}-${Buffer.from(rand).toString("hex")}`;
+/**
+ * A task id: `<instance>-<time>-<random>`, safe as a hostname, a directory and
+ * a cgroup name. The instance prefix (from the data directory) marks which
+ * Bunker a cgroup belongs to, so one server's recovery never touches the
+ * tasks of another sharing the host's `bunker` cgroup parent.
+ */
+export function newTaskId(instance: string): string {
+  const rand = crypto.getRandomValues(new Uint8Array(5));
+  return `${instance}-${Date.now().toString(36)}-${Buffer.from(rand).toString("hex")}`;
+}
+
+/** A short stable name for a data directory. */
+export function instanceOf(dataDir: string): string {
+  return new Bun.CryptoHasher("sha256").update(resolve(dataDir)).digest("hex").slice(0, 8);
 }
 
 function limitsOf(spec: TaskSpec): CgroupLimits {
@@ -271,6 +287,8 @@ export interface LaunchOptions extends StartOptions {
 
 export interface PreparedTask {
   readonly id: string;
+  /** False when the slot died while it waited (its zygote was killed). */
+  readonly alive: boolean;
   /** When the slot became ready (performance.now()). */
   readonly preparedAt: number;
   launch(opts?: LaunchOptions): TaskHandle;
@@ -601,9 +619,15 @@ export class ExecDriver implements Driver {
 
   constructor(private readonly opts: ExecDriverOptions) {
     this.entries = resolveChrootEnv(opts.plugin.chrootEnv);
-    this.tasksDir = `${opts.dataDir}/tasks`;
+    this.instance = instanceOf(opts.dataDir);
+    this.runDir = opts.runDir ?? DEFAULT_RUN_DIR;
+    this.tasksDir = `${this.runDir}/${this.instance}`;
     this.groups = new NetworkGroups(`${opts.dataDir}/netns`);
   }
+
+  /** Prefix of this driver's task ids and cgroup names. */
+  readonly instance: string;
+  private readonly runDir: string;
 
   /** Host directory holding one directory per task (a tmpfs of Bunker's own). */
   get tasksRoot(): string {
@@ -626,7 +650,8 @@ export class ExecDriver implements Driver {
   /** First use: the tasks tmpfs, bunker-init's fd and /dev/null for idle slots, once. */
   private sharedFds(): SharedFds {
     if (this.shared === null) {
-      ensureTasksMount(this.tasksDir);
+      ensureRunDir(this.runDir);
+      mkdirSync(this.tasksDir, { recursive: true, mode: 0o711 });
       this.shared = { initFd: openFd(INIT_PATH, O_PATH), devNull: openFd("/dev/null", O_RDWR) };
     }
     return this.shared;
@@ -637,6 +662,20 @@ export class ExecDriver implements Driver {
     this.pending.add(quiet);
     void quiet.finally(() => this.pending.delete(quiet));
   };
+
+  /** Shutdown: waits for every teardown and removes this driver's (empty) task directory. */
+  async close(): Promise<void> {
+    await this.drain();
+    if (this.shared === null) return;
+    closeFd(this.shared.initFd);
+    closeFd(this.shared.devNull);
+    this.shared = null;
+    try {
+      rmdirSync(this.tasksDir);
+    } catch {
+      // Not empty: slots of a pool still hold task directories; recover() sweeps them.
+    }
+  }
 
   /** Resolves when every ended task has been torn down. */
   async drain(): Promise<void> {
@@ -649,7 +688,7 @@ export class ExecDriver implements Driver {
     if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", fp.description);
     const preparedAt = performance.now();
     const { plugin } = this.opts;
-    const id = newTaskId();
+    const id = newTaskId(this.instance);
     const etc = Object.entries(plugin.chrootEnv).find(([, task]) => task === "/etc")?.[0];
     const user = resolveUser(spec.user, {
       root: etc ? etc.slice(0, -"/etc".length) || "/" : "/",
@@ -745,6 +784,9 @@ export class ExecDriver implements Driver {
     };
     return {
       id: slot.id,
+      get alive() {
+        return !used && slot.child.alive;
+      },
       preparedAt: slot.preparedAt,
       launch: (opts: LaunchOptions = {}) => {
         claim();
@@ -791,7 +833,8 @@ export class ExecDriver implements Driver {
    * task cgroup and task directory left is a leftover. Returns what was removed.
    */
   async recover(): Promise<{ cgroups: string[]; taskDirs: string[] }> {
-    const cgroups = await this.cgroups.reconcile(new Set());
+    const cgroups = this.cgroups.list().filter((name) => name.startsWith(`${this.instance}-`));
+    for (const name of cgroups) await this.cgroups.open(name)?.remove();
     let taskDirs: string[] = [];
     try {
       taskDirs = readdirSync(this.tasksDir);

@@ -235,7 +235,14 @@ function rootPropagation(l: RootLayout): number {
 function secrets(s: Steps, l: RootLayout, made: Set<string>) {
   // private/ holds files Bunker generated for the task (bound elsewhere already); the task gets it empty.
   s.mkdirs("/private", made);
-  s.mount("tmpfs", s.at("/private"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=0700", "mount private tmpfs on");
+  s.mount(
+    "tmpfs",
+    s.at("/private"),
+    "tmpfs",
+    MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    "size=1m,mode=0700",
+    "mount private tmpfs on",
+  );
   s.mkdirs("/secrets", made);
   s.mount(
     "tmpfs",

@@ -26,27 +26,38 @@ export function createTaskDir(tasksDir: string, id: string, uid: number, gid: nu
   return { root };
 }
 
+/** Where task directories live unless configured otherwise (BUNKER_RUN_DIR). */
+export const DEFAULT_RUN_DIR = "/run/bunker";
+
 /**
- * Task directories live on a tmpfs of Bunker's own: on this class of host a
- * mkdir on the root ext4 costs ~1 ms against ~10 µs on tmpfs, and a task's
- * files are scratch that vanish with it anyway. Pages a task writes there are
- * charged to the task's memory cgroup, so its memory limit bounds them too.
+ * Task directories live on one tmpfs per host, shared by every Bunker: on
+ * this class of host a mkdir on the root ext4 costs ~1 ms against ~10 µs on
+ * tmpfs, and a task's files are scratch that vanish with it anyway. Pages a
+ * task writes there are charged to the task's memory cgroup, so its memory
+ * limit bounds them too. Mounted once, like Nomad's alloc dir, and left
+ * mounted: it is empty when no task runs.
  */
-export function ensureTasksMount(tasksDir: string, sizeOption = "50%"): void {
-  mkdirSync(tasksDir, { recursive: true, mode: 0o711 });
-  if (isMountPoint(tasksDir)) return;
+export function ensureRunDir(runDir: string, sizeOption = "50%"): void {
+  mkdirSync(runDir, { recursive: true, mode: 0o711 });
+  if (isMountPoint(runDir) || isTmpfs(runDir)) return;
   const result = Bun.spawnSync([
     "mount",
     "-t",
     "tmpfs",
     "-o",
     `mode=0711,size=${sizeOption}`,
-    "bunker-tasks",
-    tasksDir,
+    "bunker-run",
+    runDir,
   ]);
   if (result.exitCode !== 0) {
-    throw new BunkerError("taskdir_mount", `mount tmpfs on ${tasksDir}: ${result.stderr.toString().trim()}`);
+    throw new BunkerError("taskdir_mount", `mount tmpfs on ${runDir}: ${result.stderr.toString().trim()}`);
   }
+}
+
+function isTmpfs(dir: string): boolean {
+  // statfs f_type of tmpfs is TMPFS_MAGIC; findmnt answers for the mount holding dir.
+  const r = Bun.spawnSync(["findmnt", "-n", "-o", "FSTYPE", "--target", dir]);
+  return r.stdout.toString().trim() === "tmpfs";
 }
 
 function mountPoints(): string[] {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../driver/config.ts";
+import { ScheduleSchema } from "../schedule/spec.ts";
 import { parseSize, SIZE_PATTERN } from "./units.ts";
 
 function isDuration(v: string | number): boolean {
@@ -50,12 +51,7 @@ export const FunctionSettingsSchema = z.strictObject({
     .default("text/plain; charset=utf-8")
     .meta({ description: "Content-Type of the response" }),
   public: z.boolean().default(false).meta({ description: "Invocable without a bearer token" }),
-  schedule: z
-    .string()
-    .min(1)
-    .max(255)
-    .optional()
-    .meta({ description: "Cron expression (used by the scheduler)" }),
+  schedule: ScheduleSchema.optional(),
   retry: RetrySchema.optional(),
 });
 

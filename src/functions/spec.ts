@@ -1,6 +1,7 @@
 import { parseDuration } from "../driver/config.ts";
 import type { TaskSpec } from "../driver/types.ts";
 import { ValidationError } from "../errors.ts";
+import type { ScheduleSettings } from "../schedule/spec.ts";
 import { zodIssues } from "./issues.ts";
 import { isFunctionName } from "./name.ts";
 import { FUNCTION_SETTING_KEYS, FunctionSettingsSchema } from "./schema.ts";
@@ -23,7 +24,7 @@ export interface FunctionSpec {
   maxOutputBytes: number;
   contentType: string;
   public: boolean;
-  schedule?: string;
+  schedule?: ScheduleSettings;
   retry: { attempts: number; backoffMs: number };
   /** The task template; per-invocation env is merged in by invoke. */
   task: TaskSpec;

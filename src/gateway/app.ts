@@ -9,6 +9,7 @@ import { asyncRoutes } from "./routes/async.ts";
 import { functionRoutes } from "./routes/function.ts";
 import { functionAdminRoutes } from "./routes/functions.ts";
 import { invocationRoutes } from "./routes/invocations.ts";
+import { jobRoutes } from "./routes/jobs.ts";
 import { lambdaRoutes } from "./routes/lambda.ts";
 import { systemRoutes } from "./routes/system.ts";
 
@@ -49,6 +50,7 @@ export function createApp(deps: GatewayDeps): Hono<AuthEnv> {
   app.route("/async-function", asyncRoutes(deps));
   app.route("/system/invocations", invocationRoutes(deps, limits.maxAdminBody));
   app.route("/system/functions", functionAdminRoutes(deps, limits.maxAdminBody));
+  app.route("/system/jobs", jobRoutes(deps));
   app.route("/2015-03-31", lambdaRoutes(deps));
   return app;
 }

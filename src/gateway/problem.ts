@@ -35,10 +35,12 @@ export const PROBLEM_CODES = {
   invocation_cancelled: [409, "Invocation cancelled"],
   body_too_large: [413, "Request body too large"],
   headers_too_large: [431, "Request headers too large"],
+  upgrade_required: [426, "WebSocket upgrade required"],
   busy: [429, "Too many concurrent invocations"],
   function_failed: [500, "Function failed"],
   setup_failed: [500, "Function could not be started"],
   output_too_large: [502, "Function output too large"],
+  exec_unsupported: [501, "Exec not supported"],
   driver_unavailable: [503, "Driver unavailable"],
   function_timeout: [504, "Function timed out"],
   internal: [500, "Internal error"],
@@ -86,7 +88,9 @@ export function errorToResponse(err: unknown, c?: Context): Response {
     });
   }
   if (err instanceof BunkerError && isProblemCode(err.code)) {
-    return problemResponse(makeProblem(err.code, err.message, { ...where, ...err.detail }));
+    // RFC 9110: a 426 names the protocol to switch to.
+    const headers: Record<string, string> = err.code === "upgrade_required" ? { Upgrade: "websocket" } : {};
+    return problemResponse(makeProblem(err.code, err.message, { ...where, ...err.detail }), headers);
   }
   console.error("bunker gateway: unexpected error", err);
   return problemResponse(makeProblem("internal", "an unexpected error occurred; see the server log", where));

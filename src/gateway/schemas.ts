@@ -1,6 +1,16 @@
 import { z } from "zod";
+import { ValidationError } from "../errors.ts";
+import { zodIssues } from "../functions/issues.ts";
+import { ScheduleSchema } from "../schedule/spec.ts";
 
 /** Request and response shapes of the HTTP API; validation and /openapi.json share them. */
+
+/** Validates request input; failures are 422 with every failing field as a JSON pointer. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new ValidationError(`invalid ${what}`, zodIssues(r.error));
+  return r.data;
+}
 
 export const InvocationStatusSchema = z.enum([
   "queued",
@@ -73,7 +83,7 @@ export const FunctionSummarySchema = z.object({
   timeoutMs: z.number(),
   maxInflight: z.int(),
   inflight: z.int(),
-  schedule: z.string().optional(),
+  schedule: ScheduleSchema.optional(),
 });
 
 export const InfoSchema = z.object({
@@ -88,3 +98,44 @@ export const InfoSchema = z.object({
   loadErrors: z.array(z.object({ path: z.string(), message: z.string() })),
   auth: z.enum(["tokens", "open"]),
 });
+
+/** GET /system/invocations/{id}/exec: Nomad `alloc exec` query. */
+export const ExecQuerySchema = z.strictObject({
+  command: z
+    .string()
+    .max(64 * 1024)
+    .transform((s, ctx) => {
+      try {
+        const v = z.array(z.string().max(4096)).min(1).max(256).parse(JSON.parse(s));
+        if (v[0] === "") throw new Error("empty command");
+        return v as [string, ...string[]];
+      } catch {
+        ctx.addIssue({
+          code: "custom",
+          message: 'must be a JSON array of strings, like ["/bin/sh","-c","ls"]',
+        });
+        return z.NEVER;
+      }
+    })
+    .meta({ description: 'Command and arguments as a JSON array, like ["/bin/sh"]' }),
+  tty: z.enum(["true", "false", "1", "0"]).default("false").meta({ description: "Allocate a terminal" }),
+  cols: z.coerce.number().int().min(1).max(1000).optional(),
+  rows: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+/** Frames the client sends (JSON text frames). */
+export const ExecClientFrameSchema = z.union([
+  z.strictObject({ stdin: z.base64().meta({ description: "Bytes for the process's stdin" }) }),
+  z.strictObject({
+    resize: z.strictObject({ cols: z.int().min(1).max(1000), rows: z.int().min(1).max(1000) }),
+  }),
+  z.strictObject({ close: z.literal(true).meta({ description: "Close stdin (EOF)" }) }),
+]);
+
+/** Frames the server sends (JSON text frames); `exit` is last, then the socket closes. */
+export const ExecServerFrameSchema = z.union([
+  z.strictObject({ stdout: z.base64() }),
+  z.strictObject({ stderr: z.base64() }),
+  z.strictObject({ exit: z.int().meta({ description: "Exit code (128+N for signal N)" }) }),
+  z.strictObject({ error: z.string().meta({ description: "Why exec failed or a frame was refused" }) }),
+]);

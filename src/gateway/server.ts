@@ -2,10 +2,11 @@ import { isIP } from "node:net";
 import type { Driver } from "../driver/api.ts";
 import type { LoadError } from "../functions/loader.ts";
 import type { FunctionRegistry } from "../functions/registry.ts";
-import { createInvokeServices, type InvokeServices } from "../invoke/services.ts";
+import { createInvokeServices, type InvokeServices, type InvokeServicesOptions } from "../invoke/services.ts";
 import { createApp } from "./app.ts";
 import type { GatewayLimits } from "./deps.ts";
 import { type TokenEntry, TokenStore } from "./tokens.ts";
+import { type SocketEvents, websocketHandler } from "./ws.ts";
 
 export interface ServerOptions {
   port?: number;
@@ -22,11 +23,13 @@ export interface ServerOptions {
   maxRequestBodySize?: number;
   limits?: Partial<GatewayLimits>;
   metrics?: () => string | Promise<string>;
+  /** The records and telemetry seams of the invoke layer (store sink, durable queue, store reader, tracer). */
+  records?: Pick<InvokeServicesOptions, "sinks" | "queue" | "reader" | "tracer">;
   log?: (line: string) => void;
 }
 
 export interface RunningServer {
-  server: Bun.Server<undefined>;
+  server: Bun.Server<SocketEvents>;
   services: InvokeServices;
   url: URL;
   stop(): Promise<void>;
@@ -59,6 +62,7 @@ export function startServer(o: ServerOptions): RunningServer {
     callbackSecret:
       o.callbackSecret ?? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("hex"),
     ...(o.globalLimit === undefined ? {} : { globalLimit: o.globalLimit }),
+    ...o.records,
   });
   const app = createApp({
     version: o.version ?? "0.1.0",
@@ -75,6 +79,7 @@ export function startServer(o: ServerOptions): RunningServer {
     hostname,
     maxRequestBodySize: o.maxRequestBodySize ?? 128 * 1024 * 1024,
     fetch: app.fetch,
+    websocket: websocketHandler,
     error: () =>
       new Response(
         JSON.stringify({ type: "urn:bunker:problem:internal", title: "Internal error", status: 500 }),

@@ -78,7 +78,10 @@ export class Admission {
 
   /** Waits for a slot; rejects with the signal's reason when aborted first. */
   acquire(fn: string, limit: number, signal?: AbortSignal): Promise<Release> {
-    if (this.#fits(fn, limit) && this.#waiters.length === 0) return Promise.resolve(this.#take(fn));
+    // Every waiter left after #wake is blocked by its own function's limit (or the global one,
+    // and then nothing fits): a call that fits may go ahead unless its function has a queue.
+    if (this.#fits(fn, limit) && !this.#waiters.some((w) => w.fn === fn))
+      return Promise.resolve(this.#take(fn));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         fn,

@@ -1,5 +1,6 @@
 import { errorMessage } from "../errors.ts";
 import type { FunctionSpec } from "../functions/spec.ts";
+import { backoffDelay, sleepUnlessAborted } from "./backoff.ts";
 import { deliverCallback } from "./callback.ts";
 import type { Invoker, RunResult } from "./invoker.ts";
 import type { AsyncJob, AsyncQueue } from "./queue.ts";
@@ -42,7 +43,7 @@ export class AsyncService {
     deps.queue.run((job) => this.#handle(job), deps.concurrency ?? 16);
   }
 
-  submit(req: AsyncSubmit): { id: string; replayed: boolean } {
+  async submit(req: AsyncSubmit): Promise<{ id: string; replayed: boolean }> {
     const now = Date.now();
     const key = req.idempotencyKey === undefined ? undefined : `${req.fn.name}\n${req.idempotencyKey}`;
     if (key !== undefined) {
@@ -58,9 +59,22 @@ export class AsyncService {
       this.#sweep(now);
       this.#idempotent.set(key, { id: record.id, expires: now + (this.#d.idempotencyTtlMs ?? 86_400_000) });
     }
-    const job: AsyncJob = { id: record.id, function: req.fn.name, body: req.body, env: req.env };
+    const job: AsyncJob = {
+      id: record.id,
+      function: req.fn.name,
+      body: req.body,
+      env: req.env,
+      maxAttempts: req.fn.retry.attempts,
+    };
     if (req.callbackUrl !== undefined) job.callbackUrl = req.callbackUrl;
-    this.#d.queue.push(job);
+    try {
+      await this.#d.queue.push(job);
+    } catch (err) {
+      // Not accepted after all: the caller gets the error, the record says why.
+      if (key !== undefined) this.#idempotent.delete(key);
+      this.#invoker.finish(record.id, { status: "error", error: errorMessage(err) });
+      throw err;
+    }
     return { id: record.id, replayed: false };
   }
 
@@ -74,8 +88,8 @@ export class AsyncService {
   }
 
   /** Cancels a queued job or one between retries; true when this service owned it. */
-  cancel(id: string): boolean {
-    if (this.#d.queue.remove(id)) {
+  async cancel(id: string): Promise<boolean> {
+    if (await this.#d.queue.remove(id)) {
       this.#invoker.finish(id, { status: "cancelled", error: "cancelled while queued" });
       return true;
     }
@@ -137,17 +151,8 @@ export class AsyncService {
         result = undefined;
         lastError = errorMessage(err);
       }
-      if (attempt < fn.retry.attempts) {
-        const wait = fn.retry.backoffMs * 2 ** (attempt - 1);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          const onAbort = () => {
-            clearTimeout(t);
-            resolve();
-          };
-          signal.addEventListener("abort", onAbort, { once: true });
-        });
-      }
+      if (attempt < fn.retry.attempts)
+        await sleepUnlessAborted(backoffDelay(fn.retry.backoffMs, attempt), signal);
     }
     const final = signal.aborted
       ? result

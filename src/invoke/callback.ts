@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { errorMessage } from "../errors.ts";
+import { backoffDelay, sleepUnlessAborted } from "./backoff.ts";
 import type { InvocationStatus } from "./record.ts";
 
 /**
@@ -94,7 +95,7 @@ export async function deliverCallback(
     } catch (err) {
       last = { status: null, error: errorMessage(err) };
     }
-    if (attempt < opts.attempts) await Bun.sleep(opts.backoffMs * 2 ** (attempt - 1));
+    if (attempt < opts.attempts) await sleepUnlessAborted(backoffDelay(opts.backoffMs, attempt), opts.signal);
   }
   return last;
 }

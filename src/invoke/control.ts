@@ -1,8 +1,8 @@
 import { normalizeSignal } from "../driver/signals.ts";
 import { BunkerError, errorMessage } from "../errors.ts";
 import type { AsyncService } from "./async.ts";
-import { InvocationNotFoundError, InvocationStateError } from "./errors.ts";
-import type { Invoker } from "./invoker.ts";
+import { ExecUnsupportedError, InvocationNotFoundError, InvocationStateError } from "./errors.ts";
+import type { Invoker, Running } from "./invoker.ts";
 import type { InvocationQuery, InvocationReader, InvocationRecord } from "./record.ts";
 
 export type SignalScope = "main" | "group" | "all";
@@ -19,29 +19,29 @@ export class InvocationControl {
     this.#reader = deps.reader;
   }
 
-  get(id: string): InvocationRecord {
-    const r = this.#reader.get(id);
+  async get(id: string): Promise<InvocationRecord> {
+    const r = await this.#reader.get(id);
     if (!r) throw new InvocationNotFoundError(id);
     return r;
   }
 
-  list(q: InvocationQuery): InvocationRecord[] {
-    return this.#reader.list(q);
+  async list(q: InvocationQuery): Promise<InvocationRecord[]> {
+    return await this.#reader.list(q);
   }
 
   /** Stops a running task (kill_signal, kill_timeout, SIGKILL) or drops a queued job. */
   async cancel(id: string): Promise<InvocationRecord> {
-    const before = this.get(id);
+    const before = await this.get(id);
     const running = this.#invoker.active(id);
-    const owned = this.#async.cancel(id);
+    const owned = await this.#async.cancel(id);
     if (running) await running.cancel();
     else if (!owned) throw new InvocationStateError(id, before.status, "cancel");
     return this.get(id);
   }
 
   /** Nomad `alloc signal`; unknown signal names are the driver's error. */
-  signal(id: string, signal: string, scope: SignalScope): InvocationRecord {
-    const before = this.get(id);
+  async signal(id: string, signal: string, scope: SignalScope): Promise<InvocationRecord> {
+    const before = await this.get(id);
     const running = this.#invoker.active(id);
     if (!running) throw new InvocationStateError(id, before.status, "signal");
     const name = normalizeSignal(signal, "/signal");
@@ -52,5 +52,14 @@ export class InvocationControl {
       throw new InvocationStateError(id, `not signalable (${errorMessage(err)})`, "signal");
     }
     return before;
+  }
+
+  /** Nomad `alloc exec`: the running task's exec, or why there is none (404, 409, 501). */
+  async execTarget(id: string): Promise<NonNullable<Running["exec"]>> {
+    const before = await this.get(id);
+    const running = this.#invoker.active(id);
+    if (!running) throw new InvocationStateError(id, before.status, "exec into");
+    if (!running.exec) throw new ExecUnsupportedError();
+    return running.exec;
   }
 }

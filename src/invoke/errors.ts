@@ -47,3 +47,11 @@ export class InvocationStateError extends BunkerError {
     this.name = "InvocationStateError";
   }
 }
+
+/** The driver's task handles cannot exec into a running task. */
+export class ExecUnsupportedError extends BunkerError {
+  constructor() {
+    super("exec_unsupported", "the exec driver cannot exec into a running task yet");
+    this.name = "ExecUnsupportedError";
+  }
+}

@@ -1,4 +1,4 @@
-import type { Driver, TaskHandle } from "../driver/api.ts";
+import type { Driver, ExecOptions, ExecSession, TaskHandle } from "../driver/api.ts";
 import type { Outcome, TaskSpec } from "../driver/types.ts";
 import { BunkerError, errorMessage } from "../errors.ts";
 import type { FunctionSpec } from "../functions/spec.ts";
@@ -7,6 +7,7 @@ import { BodyTooLargeError, DriverUnavailableError, SetupFailedError } from "./e
 import type { InvocationMode, InvocationRecord, InvocationSink, InvocationStatus } from "./record.ts";
 import { capStream, drain, type Pump, pumpStdin } from "./streams.ts";
 import { TailBuffer } from "./tail.ts";
+import type { InvocationTrace, InvocationTracer } from "./trace.ts";
 
 export const STDERR_TAIL_BYTES = 4096;
 
@@ -41,12 +42,16 @@ export interface Running {
   readonly result: Promise<RunResult>;
   cancel(): Promise<void>;
   signal(signal: string, scope?: "main" | "group" | "all"): void;
+  /** Nomad `alloc exec` into the running task; absent when the driver cannot. */
+  exec?: (command: string, args: string[], opts?: ExecOptions) => Promise<ExecSession>;
 }
 
 export interface InvokerDeps {
   driver: Driver;
   admission: Admission;
   sink: InvocationSink;
+  /** Telemetry (spans and metrics per run); absent = no tracing. */
+  tracer?: InvocationTracer;
   newId?: () => string;
 }
 
@@ -78,6 +83,7 @@ export class Invoker {
   readonly #driver: Driver;
   readonly #admission: Admission;
   readonly #sink: InvocationSink;
+  readonly #tracer: InvocationTracer | undefined;
   readonly #newId: () => string;
   /** Unfinished records, by id. */
   readonly #records = new Map<string, InvocationRecord>();
@@ -87,6 +93,7 @@ export class Invoker {
     this.#driver = deps.driver;
     this.#admission = deps.admission;
     this.#sink = deps.sink;
+    this.#tracer = deps.tracer;
     this.#newId = deps.newId ?? (() => crypto.randomUUID());
   }
 
@@ -147,7 +154,7 @@ export class Invoker {
     }
     if (result.error !== undefined) r.error = result.error;
     else delete r.error;
-    this.#sink.onFinished({ ...r });
+    this.#sink.onFinished({ ...r }, "outcome" in result ? result.outcome : null);
     return { ...r };
   }
 
@@ -158,11 +165,14 @@ export class Invoker {
   async start(req: InvokeRequest): Promise<Running> {
     const { fn } = req;
     let release = req.release;
+    const entered = performance.now();
+    let admitted = entered;
     try {
       this.checkHealth();
       if (req.stdin instanceof Uint8Array && req.stdin.byteLength > fn.maxBodyBytes) {
         throw new BodyTooLargeError(fn.maxBodyBytes);
       }
+      admitted = performance.now();
       release ??= this.#admission.tryAcquire(fn.name, fn.maxInflight);
     } catch (err) {
       release?.();
@@ -178,9 +188,12 @@ export class Invoker {
     record.status = "running";
     record.startedAt = iso(now);
     record.attempts++;
+    const trace = this.#beginTrace(req, record, entered, admitted);
     this.#sink.onStarted({ ...record });
 
-    const spec: TaskSpec = { ...fn.task, env: { ...req.env, ...fn.task.env } };
+    // The task sees the invocation span as its parent, not the caller's span.
+    const traceEnv = trace ? { TRACEPARENT: trace.traceparent } : {};
+    const spec: TaskSpec = { ...fn.task, env: { ...req.env, ...traceEnv, ...fn.task.env } };
     const t0 = performance.now();
     let handle: TaskHandle;
     try {
@@ -188,19 +201,50 @@ export class Invoker {
         stdin: hasStdin(req.stdin) ? "pipe" : "null",
         stdout: "pipe",
         stderr: "pipe",
+        ...(trace ? { onStage: (stage: string, a: number, b: number) => trace.stage(stage, a, b) } : {}),
       });
     } catch (err) {
       release();
       const reason = errorMessage(err);
+      trace?.end({ status: "error", error: reason, outcome: null, endMs: performance.now() });
       if (req.mode === "sync") this.finish(id, { status: "error", error: reason });
       const e = new SetupFailedError(fn.name, reason);
       if (err instanceof BunkerError) Object.assign(e.detail ?? {}, { cause: err.code });
       throw e;
     }
-    return this.#watch(req, id, handle, release, t0);
+    return this.#watch(req, id, handle, release, t0, trace);
   }
 
-  #watch(req: InvokeRequest, id: string, handle: TaskHandle, release: Release, t0: number): Running {
+  #beginTrace(
+    req: InvokeRequest,
+    record: InvocationRecord,
+    entered: number,
+    admitted: number,
+  ): InvocationTrace | undefined {
+    if (!this.#tracer) return undefined;
+    const caller = req.env?.TRACEPARENT;
+    const trace = this.#tracer.begin({
+      id: record.id,
+      function: req.fn.name,
+      mode: req.mode,
+      attempt: record.attempts,
+      startMs: entered,
+      ...(caller === undefined ? {} : { traceparent: caller }),
+    });
+    trace.stage("admit", entered, admitted);
+    trace.stage("acquire slot", admitted, performance.now());
+    record.traceId = trace.traceId;
+    return trace;
+  }
+
+  #watch(
+    req: InvokeRequest,
+    id: string,
+    handle: TaskHandle,
+    release: Release,
+    t0: number,
+    trace: InvocationTrace | undefined,
+  ): Running {
     const { fn } = req;
     const flags = { cancelled: false, timedOut: false, bodyTooLarge: false, outputTooLarge: false };
     const stop = () => void handle.stop().catch(() => {});
@@ -237,6 +281,7 @@ export class Invoker {
     const result = (async (): Promise<RunResult> => {
       let outcome: Outcome | null = null;
       let error: string | undefined;
+      const runStart = performance.now();
       try {
         outcome = await handle.wait();
       } catch (err) {
@@ -248,7 +293,10 @@ export class Invoker {
         release();
         this.#active.delete(id);
       }
+      const waited = performance.now();
+      trace?.stage("run", runStart, waited);
       await Promise.race([stderrDone, Bun.sleep(1000)]);
+      trace?.stage("collect", waited, performance.now());
       const over = flags.bodyTooLarge || flags.outputTooLarge;
       const status = outcome ? statusOf(outcome, { ...flags, over }) : "error";
       if (flags.bodyTooLarge) error = `request body exceeds max_body of ${fn.maxBodyBytes} bytes`;
@@ -263,7 +311,19 @@ export class Invoker {
         ...flags,
       };
       if (error !== undefined) r.error = error;
-      if (req.mode === "sync") this.finish(id, r);
+      if (req.mode === "sync") {
+        const stored = performance.now();
+        this.finish(id, r);
+        trace?.stage("store", stored, performance.now());
+      }
+      trace?.end({
+        status: r.status,
+        outcome,
+        pid: handle.pid,
+        warm: handle.warm,
+        endMs: performance.now(),
+        ...(error === undefined ? {} : { error }),
+      });
       return r;
     })();
 
@@ -278,6 +338,8 @@ export class Invoker {
       },
       signal: (signal, scope) => handle.signal(signal, scope),
     };
+    // Checked at run time: a driver (or a handle of a pool) may not offer exec-into.
+    if (typeof handle.exec === "function") running.exec = (c, a, o) => handle.exec(c, a, o);
     this.#active.set(id, running);
     return running;
   }

@@ -5,18 +5,21 @@ export interface AsyncJob {
   body: Uint8Array;
   env: Record<string, string>;
   callbackUrl?: string;
+  /** The function's retry.attempts: a durable queue re-runs a job whose worker died up to this often. */
+  maxAttempts?: number;
 }
 
 export type JobHandler = (job: AsyncJob) => Promise<void>;
 
 /**
- * The async queue. In memory for now; a Postgres-backed durable queue implements it later
- * (push = insert, workers = SELECT ... FOR UPDATE SKIP LOCKED, remove = delete if still queued).
+ * The async queue: in memory here, Postgres-backed in src/store/durable-queue.ts
+ * (push = insert with the invocation row, workers = leases, remove = cancel if still queued).
+ * A durable push resolves once the job is committed, so a 202 means the job survives a crash.
  */
 export interface AsyncQueue {
-  push(job: AsyncJob): void;
+  push(job: AsyncJob): void | Promise<void>;
   /** Removes a job that no worker took yet; false when it is gone or running. */
-  remove(id: string): boolean;
+  remove(id: string): boolean | Promise<boolean>;
   readonly size: number;
   /** Starts `concurrency` workers that hand each job to `handler` (which must not throw). */
   run(handler: JobHandler, concurrency: number): void;

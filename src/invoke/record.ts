@@ -1,4 +1,4 @@
-import type { TerminationReason } from "../driver/types.ts";
+import type { Outcome, TerminationReason } from "../driver/types.ts";
 
 export type InvocationMode = "sync" | "async";
 
@@ -42,6 +42,8 @@ export interface InvocationRecord {
   callbackUrl?: string;
   /** HTTP status of the last callback delivery, or null when it could not be delivered. */
   callbackStatus?: number | null;
+  /** W3C trace id of the invocation's span, when telemetry is on. */
+  traceId?: string;
 }
 
 /**
@@ -51,7 +53,8 @@ export interface InvocationRecord {
 export interface InvocationSink {
   onQueued(record: InvocationRecord): void;
   onStarted(record: InvocationRecord): void;
-  onFinished(record: InvocationRecord): void;
+  /** `outcome` carries the driver's exit status and resource usage when the task ran. */
+  onFinished(record: InvocationRecord, outcome?: Outcome | null): void;
 }
 
 export interface InvocationQuery {
@@ -60,10 +63,10 @@ export interface InvocationQuery {
   limit?: number;
 }
 
-/** Reads back recent invocations (newest first). */
+/** Reads back invocations (newest first); the store's reader answers asynchronously. */
 export interface InvocationReader {
-  get(id: string): InvocationRecord | undefined;
-  list(query: InvocationQuery): InvocationRecord[];
+  get(id: string): InvocationRecord | undefined | Promise<InvocationRecord | undefined>;
+  list(query: InvocationQuery): InvocationRecord[] | Promise<InvocationRecord[]>;
 }
 
 export function fanOut(...sinks: InvocationSink[]): InvocationSink {
@@ -79,6 +82,6 @@ export function fanOut(...sinks: InvocationSink[]): InvocationSink {
   return {
     onQueued: (r) => each((s) => s.onQueued(r)),
     onStarted: (r) => each((s) => s.onStarted(r)),
-    onFinished: (r) => each((s) => s.onFinished(r)),
+    onFinished: (r, outcome) => each((s) => s.onFinished(r, outcome)),
   };
 }

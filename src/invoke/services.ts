@@ -6,7 +6,8 @@ import { InvocationControl } from "./control.ts";
 import { Invoker } from "./invoker.ts";
 import { MemoryInvocationLog } from "./log.ts";
 import { type AsyncQueue, MemoryQueue } from "./queue.ts";
-import { fanOut, type InvocationSink } from "./record.ts";
+import { fanOut, type InvocationReader, type InvocationSink } from "./record.ts";
+import type { InvocationTracer } from "./trace.ts";
 
 export interface InvokeServicesOptions {
   driver: Driver;
@@ -19,6 +20,9 @@ export interface InvokeServicesOptions {
   /** Extra sinks (the store layer). */
   sinks?: InvocationSink[];
   queue?: AsyncQueue;
+  /** Where /system/invocations reads from (the store); default: the in-memory log. */
+  reader?: (log: MemoryInvocationLog) => InvocationReader;
+  tracer?: InvocationTracer;
   callbackBackoffMs?: number;
 }
 
@@ -33,7 +37,12 @@ export interface InvokeServices {
 export function createInvokeServices(o: InvokeServicesOptions): InvokeServices {
   const log = new MemoryInvocationLog();
   const admission = new Admission({ globalLimit: o.globalLimit ?? 64 });
-  const invoker = new Invoker({ driver: o.driver, admission, sink: fanOut(log, ...(o.sinks ?? [])) });
+  const invoker = new Invoker({
+    driver: o.driver,
+    admission,
+    sink: fanOut(log, ...(o.sinks ?? [])),
+    ...(o.tracer === undefined ? {} : { tracer: o.tracer }),
+  });
   const async = new AsyncService({
     invoker,
     queue: o.queue ?? new MemoryQueue(),
@@ -42,5 +51,6 @@ export function createInvokeServices(o: InvokeServicesOptions): InvokeServices {
     concurrency: o.asyncConcurrency ?? 16,
     ...(o.callbackBackoffMs === undefined ? {} : { callbackBackoffMs: o.callbackBackoffMs }),
   });
-  return { invoker, async, invocations: new InvocationControl({ invoker, async, reader: log }), log };
+  const reader = o.reader ? o.reader(log) : log;
+  return { invoker, async, invocations: new InvocationControl({ invoker, async, reader }), log };
 }

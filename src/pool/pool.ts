@@ -92,21 +92,37 @@ export class WarmPool implements Driver {
     const key = slotKey(spec);
     const entry = this.entry(key, spec);
     entry.lastUsed = Date.now();
-    const slot = entry.ready.pop();
-    let handle: TaskHandle;
-    if (slot) {
-      entry.warmStarts++;
-      handle = slot.launch({ ...opts, spec, warm: true } satisfies LaunchOptions);
-    } else {
-      entry.coldStarts++;
-      handle = await this.driver.start(spec, opts);
-      entry.failures = 0; // the spec works: let refilling resume
-    }
+    const handle = this.launchReady(entry, spec, opts) ?? (await this.startCold(entry, spec, opts));
     entry.inflight++;
     void handle.wait().finally(() => {
       entry.inflight--;
     });
     this.refill(key);
+    return handle;
+  }
+
+  /** A ready slot launched, or null when none is ready (or every ready one has died meanwhile). */
+  private launchReady(entry: Entry, spec: TaskSpec, opts: StartOptions): TaskHandle | null {
+    for (let slot = entry.ready.pop(); slot; slot = entry.ready.pop()) {
+      if (!slot.alive) {
+        void slot.discard().catch(() => undefined);
+        continue;
+      }
+      try {
+        const handle = slot.launch({ ...opts, spec, warm: true } satisfies LaunchOptions);
+        entry.warmStarts++;
+        return handle;
+      } catch {
+        void slot.discard().catch(() => undefined);
+      }
+    }
+    return null;
+  }
+
+  private async startCold(entry: Entry, spec: TaskSpec, opts: StartOptions): Promise<TaskHandle> {
+    entry.coldStarts++;
+    const handle = await this.driver.start(spec, opts);
+    entry.failures = 0; // the spec works: let refilling resume
     return handle;
   }
 

@@ -9,7 +9,8 @@
  * pid is reaped, by its own number (ARCHITECTURE.md rule 2: children of
  * Bun.spawn are never taken).
  */
-import { ESRCH, errnoName, errnoText } from "./errno.ts";
+
+import { ECONNRESET, EPIPE, ESRCH, errnoName, errnoText } from "./errno.ts";
 import { SysError } from "./error.ts";
 import { closeFd, pidfdSignal, sendRequest, socketPair, spawnPlan, waitPid } from "./native.ts";
 import { encodePlan, type SpawnPlan } from "./plan.ts";
@@ -57,6 +58,8 @@ export interface Child {
   signal(signal: number): void;
   /** Closes the control socket: an idle zygote exits. */
   discard(): void;
+  /** False once the child is gone (it ended, or died while waiting as a ready slot). */
+  readonly alive: boolean;
 }
 
 export function decodeWaitStatus(status: number): { code: number | null; signal: number | null } {
@@ -89,6 +92,8 @@ class ZygoteChild implements Child {
   readonly reaped: Promise<void>;
   private pidfdOpen = true;
   private socketOpen = true;
+  /** EOF seen on the control socket. */
+  private ended = false;
   private execPath = "";
   private resolveExit!: (exit: ChildExit) => void;
   private readonly exit: ChildExit = {
@@ -118,7 +123,18 @@ class ZygoteChild implements Child {
 
   launch(request: TaskRequest, stdio: readonly [number, number, number]): void {
     this.execPath = request.path;
-    sendRequest(this.socket, encodeRequest(request), stdio);
+    try {
+      sendRequest(this.socket, encodeRequest(request), stdio);
+    } catch (err) {
+      // The child is already gone (a setup step failed, or it was killed): the
+      // records and the reap say why, and `exited` carries it to the caller.
+      if (!(err instanceof SysError && (err.errno === EPIPE || err.errno === ECONNRESET))) throw err;
+    }
+  }
+
+  /** False once the child closed its end: a ready slot that died while it waited. */
+  get alive(): boolean {
+    return this.socketOpen && !this.ended;
   }
 
   private onRecord(kind: number, step: number, value: number): void {
@@ -134,7 +150,21 @@ class ZygoteChild implements Child {
     }
   }
 
+  /**
+   * Reads records until EOF. A reset (the child died with our request still
+   * unread in its queue) ends the stream like EOF: the reap tells the rest.
+   */
   private async readRecords(): Promise<void> {
+    try {
+      await this.readUntilEnd();
+      this.ended = true;
+    } catch (err) {
+      this.ended = true;
+      if ((err as { code?: string }).code !== "ECONNRESET") throw err;
+    }
+  }
+
+  private async readUntilEnd(): Promise<void> {
     let pending = new Uint8Array(0);
     for await (const chunk of Bun.file(this.socket).stream()) {
       const bytes = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -154,6 +184,9 @@ class ZygoteChild implements Child {
   private async run(): Promise<void> {
     try {
       await this.readRecords();
+    } catch (err) {
+      // Never leave exited unresolved: the reap below still decides the outcome.
+      console.error(`bunker: reading task records of pid ${this.pid}: ${String(err)}`);
     } finally {
       this.closeSocket();
     }

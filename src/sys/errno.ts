@@ -32,6 +32,7 @@ const NAMES: Record<number, [string, string]> = {
   40: ["ELOOP", "too many levels of symbolic links"],
   71: ["EPROTO", "protocol error"],
   95: ["EOPNOTSUPP", "operation not supported"],
+  104: ["ECONNRESET", "connection reset by peer"],
   110: ["ETIMEDOUT", "connection timed out"],
 };
 
@@ -51,4 +52,6 @@ export const EAGAIN = 11;
 export const EACCES = 13;
 export const EBUSY = 16;
 export const EINVAL = 22;
+export const EPIPE = 32;
+export const ECONNRESET = 104;
 export const ENOEXEC = 8;

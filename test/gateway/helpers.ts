@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePluginConfig } from "../../src/driver/config.ts";
@@ -13,7 +13,17 @@ import { createInvokeServices } from "../../src/invoke/services.ts";
 export const FUNCTIONS_DIR = join(import.meta.dir, "../../functions");
 export const plugin = parsePluginConfig({});
 export const parseTask = taskParser(plugin);
-export const driver = createExecDriver({ plugin, dataDir: mkdtempSync(join(tmpdir(), "bunker-gw-")) });
+const dataDir = mkdtempSync(join(tmpdir(), "bunker-gw-"));
+export const driver = createExecDriver({ plugin, dataDir });
+process.on("exit", () => {
+  // The driver mounts a tmpfs on <data dir>/tasks at first use.
+  Bun.spawnSync(["umount", join(dataDir, "tasks")], { stderr: "ignore" });
+  try {
+    rmSync(dataDir, { recursive: true, force: true });
+  } catch {
+    // EBUSY: the mount lives in another mount namespace (reported to the driver's owner).
+  }
+});
 
 export const ADMIN = "admin-token-0123456789";
 export const INVOKER = "invoke-token-0123456789";

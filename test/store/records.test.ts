@@ -27,7 +27,8 @@ import {
 afterAll(removeTempDirs);
 setDefaultTimeout(60_000);
 
-const EXPECTED_TABLES = ["functions", "invocations", "jobs", "spans", "usage"];
+// schedule_runs belongs to the schedule issue (issue 7), in the same schema.
+const EXPECTED_TABLES = ["functions", "invocations", "jobs", "schedule_runs", "spans", "usage"];
 
 function journalEntries(): number {
   const journal = JSON.parse(

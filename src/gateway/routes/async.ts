@@ -1,9 +1,9 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { readBody } from "../body.ts";
 import type { GatewayDeps } from "../deps.ts";
 import type { AuthEnv } from "../middleware/auth.ts";
 import { ProblemError } from "../problem.ts";
-import { invokeEnv, resolveInvocable } from "./function.ts";
+import { invokeEnv, resolveInvocable, subPath } from "./function.ts";
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -24,7 +24,7 @@ function callbackUrl(value: string | undefined): string | undefined {
 /** POST /async-function/{name}[/*]: 202 + X-Call-Id + Location; the result goes to X-Callback-Url. */
 export function asyncRoutes(deps: GatewayDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
-  const handler = async (c: import("hono").Context<AuthEnv>) => {
+  const handler = async (c: Context<AuthEnv>) => {
     const name = c.req.param("name") ?? "";
     const fn = resolveInvocable(deps, c, name);
     const key = c.req.header("idempotency-key");
@@ -34,12 +34,10 @@ export function asyncRoutes(deps: GatewayDeps): Hono<AuthEnv> {
     const cb = callbackUrl(c.req.header("x-callback-url"));
     deps.invoker.checkHealth();
     const body = await readBody(c.req.raw, fn.maxBodyBytes);
-    const prefix = `/async-function/${name}`;
-    const path = c.req.path.length > prefix.length ? c.req.path.slice(prefix.length) : "/";
-    const { id, replayed } = deps.async.submit({
+    const { id, replayed } = await deps.async.submit({
       fn,
       body,
-      env: invokeEnv(c.req.raw, path),
+      env: invokeEnv(c.req.raw, subPath(c, "async-function", name)),
       ...(cb === undefined ? {} : { callbackUrl: cb }),
       ...(key === undefined ? {} : { idempotencyKey: key }),
     });

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { FunctionSpec } from "../../functions/spec.ts";
 import type { Running, RunResult } from "../../invoke/invoker.ts";
 import { checkContentLength } from "../body.ts";
@@ -8,11 +8,7 @@ import { type AuthEnv, assertScope } from "../middleware/auth.ts";
 import { makeProblem, type Problem, problemResponse } from "../problem.ts";
 
 /** Resolves a function and checks the invoke scope unless the function is public. */
-export function resolveInvocable(
-  deps: GatewayDeps,
-  c: import("hono").Context<AuthEnv>,
-  name: string,
-): FunctionSpec {
+export function resolveInvocable(deps: GatewayDeps, c: Context<AuthEnv>, name: string): FunctionSpec {
   const fn = deps.functions.get(name);
   if (!fn) {
     // Unknown and forbidden look the same to a caller without a token.
@@ -21,6 +17,12 @@ export function resolveInvocable(
   }
   if (!fn.public) assertScope(c, "invoke");
   return fn;
+}
+
+/** The path below `/<route>/<name>` (Http_Path), "/" when there is none. */
+export function subPath(c: Context<AuthEnv>, route: string, name: string): string {
+  const prefix = `/${route}/${name}`;
+  return c.req.path.length > prefix.length ? c.req.path.slice(prefix.length) : "/";
 }
 
 export function invokeEnv(req: Request, path: string): Record<string, string> {
@@ -137,18 +139,16 @@ async function respond(
 
 export function functionRoutes(deps: GatewayDeps, limits: GatewayLimits): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
-  const handler = async (c: import("hono").Context<AuthEnv>) => {
+  const handler = async (c: Context<AuthEnv>) => {
     const name = c.req.param("name") ?? "";
     const fn = resolveInvocable(deps, c, name);
     deps.invoker.checkHealth();
     checkContentLength(c.req.raw, fn.maxBodyBytes);
-    const prefix = `/function/${name}`;
-    const path = c.req.path.length > prefix.length ? c.req.path.slice(prefix.length) : "/";
     const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.raw.body !== null;
     const running = await deps.invoker.start({
       fn,
       mode: "sync",
-      env: invokeEnv(c.req.raw, path),
+      env: invokeEnv(c.req.raw, subPath(c, "function", name)),
       stdin: hasBody ? c.req.raw.body : null,
     });
     c.req.raw.signal.addEventListener("abort", () => void running.cancel(), { once: true });

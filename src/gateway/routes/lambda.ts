@@ -48,7 +48,7 @@ export function lambdaRoutes(deps: GatewayDeps): Hono<AuthEnv> {
     if (type === "DryRun") return c.body(null, 204);
     const env = invokeEnv(c.req.raw, "/");
     if (type === "Event") {
-      const { id } = deps.async.submit({ fn, body, env });
+      const { id } = await deps.async.submit({ fn, body, env });
       return c.body(null, 202, {
         "X-Call-Id": id,
         "X-Amzn-RequestId": id,

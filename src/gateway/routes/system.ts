@@ -1,7 +1,7 @@
 import { Hono } from "hono";
+import { DriverUnavailableError } from "../../invoke/errors.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { type AuthEnv, requireScope } from "../middleware/auth.ts";
-import { makeProblem, problemResponse } from "../problem.ts";
 
 /** /healthz, /readyz, /metrics (open) and /system/info (admin). */
 export function systemRoutes(deps: GatewayDeps): Hono<AuthEnv> {
@@ -9,9 +9,7 @@ export function systemRoutes(deps: GatewayDeps): Hono<AuthEnv> {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", (c) => {
     const fp = deps.fingerprint();
-    if (fp.health !== "healthy") {
-      return problemResponse(makeProblem("driver_unavailable", fp.description, { instance: c.req.path }));
-    }
+    if (fp.health !== "healthy") throw new DriverUnavailableError(fp.description);
     return c.json({ status: "ready", driver: fp.description });
   });
   app.get("/metrics", async (c) => {

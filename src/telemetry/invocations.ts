@@ -1,0 +1,175 @@
+/**
+ * The invoke layer's tracer seam, implemented with OpenTelemetry: one span per
+ * invocation (FaaS semantic conventions), a child span per stage, and the
+ * FaaS metrics recorded when the run ends.
+ */
+import {
+  type Attributes,
+  type Context,
+  type Meter,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import type { InvocationTrace, InvocationTracer, TraceEnd, TraceStart } from "../invoke/trace.ts";
+import { ATTR, type FaasTrigger, METRICS } from "./names.ts";
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The caller's context from a W3C traceparent; the root context when absent or malformed. */
+export function contextFromTraceparent(traceparent: string | undefined): Context {
+  const m = traceparent === undefined ? null : TRACEPARENT.exec(traceparent.trim().toLowerCase());
+  if (!m || m[1] === "ff" || /^0+$/.test(m[2] ?? "") || /^0+$/.test(m[3] ?? "")) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: m[2] ?? "",
+    spanId: m[3] ?? "",
+    traceFlags: Number.parseInt(m[4] ?? "0", 16) & 1,
+    isRemote: true,
+  });
+}
+
+export function traceparentOf(span: Span): string {
+  const ctx = span.spanContext();
+  return `00-${ctx.traceId}-${ctx.spanId}-${(ctx.traceFlags & 1).toString(16).padStart(2, "0")}`;
+}
+
+export function triggerOf(mode: TraceStart["mode"]): FaasTrigger {
+  return mode === "async" ? "pubsub" : "http";
+}
+
+export interface FaasInstruments {
+  record(end: TraceEnd, start: TraceStart, initMs: number | undefined, attrs: Attributes): void;
+}
+
+export function faasInstruments(meter: Meter): FaasInstruments {
+  const invocations = meter.createCounter(METRICS.invocations, {
+    description: "Number of invocations",
+    unit: "{invocation}",
+  });
+  const errors = meter.createCounter(METRICS.errors, {
+    description: "Number of invocation errors",
+    unit: "{error}",
+  });
+  const timeouts = meter.createCounter(METRICS.timeouts, {
+    description: "Number of invocation timeouts",
+    unit: "{timeout}",
+  });
+  const coldstarts = meter.createCounter(METRICS.coldstarts, {
+    description: "Number of invocation cold starts",
+    unit: "{coldstart}",
+  });
+  const invokeDuration = meter.createHistogram(METRICS.invokeDuration, {
+    description: "Time from the start of the invocation to its end",
+    unit: "s",
+  });
+  const initDuration = meter.createHistogram(METRICS.initDuration, {
+    description: "Time spent starting the task (prepare root, spawn)",
+    unit: "s",
+  });
+  const memUsage = meter.createHistogram(METRICS.memUsage, {
+    description: "Peak memory of the invocation's cgroup",
+    unit: "By",
+  });
+  const cpuUsage = meter.createHistogram(METRICS.cpuUsage, {
+    description: "CPU time (user + system) used by the invocation",
+    unit: "s",
+  });
+  return {
+    record(end, start, initMs, attrs) {
+      invocations.add(1, attrs);
+      // A cold start: no ready pool slot was there (or the task never started).
+      if (end.warm !== true) coldstarts.add(1, attrs);
+      if (end.status === "timeout") timeouts.add(1, attrs);
+      else if (end.status !== "succeeded" && end.status !== "cancelled") errors.add(1, attrs);
+      invokeDuration.record(Math.max(0, end.endMs - start.startMs) / 1000, attrs);
+      if (initMs !== undefined) initDuration.record(initMs / 1000, attrs);
+      const usage = end.outcome?.usage;
+      if (usage) {
+        if (usage.memoryPeakBytes > 0) memUsage.record(usage.memoryPeakBytes, attrs);
+        cpuUsage.record((usage.cpuUserMs + usage.cpuSystemMs) / 1000, attrs);
+      }
+    },
+  };
+}
+
+/** Stages that make up `faas.init_duration`: everything between admission and the task running. */
+const INIT_STAGES = new Set(["prepare root", "prepare", "spawn"]);
+
+export class OtelInvocationTracer implements InvocationTracer {
+  readonly #tracer: Tracer;
+  readonly #metrics: FaasInstruments;
+
+  constructor(tracer: Tracer, meter: Meter) {
+    this.#tracer = tracer;
+    this.#metrics = faasInstruments(meter);
+  }
+
+  begin(run: TraceStart): InvocationTrace {
+    const parent = contextFromTraceparent(run.traceparent);
+    const base: Attributes = {
+      [ATTR.faasTrigger]: triggerOf(run.mode),
+      [ATTR.faasInvokedName]: run.function,
+      [ATTR.faasInvocationId]: run.id,
+    };
+    const span = this.#tracer.startSpan(
+      run.function,
+      {
+        kind: SpanKind.SERVER,
+        startTime: run.startMs,
+        attributes: { ...base, [ATTR.attempt]: run.attempt },
+      },
+      parent,
+    );
+    const ctx = trace.setSpan(parent, span);
+    const metricAttrs: Attributes = {
+      [ATTR.faasInvokedName]: run.function,
+      [ATTR.faasTrigger]: triggerOf(run.mode),
+    };
+    const tracer = this.#tracer;
+    const metrics = this.#metrics;
+    let initMs: number | undefined;
+    let ended = false;
+    return {
+      traceparent: traceparentOf(span),
+      traceId: span.spanContext().traceId,
+      stage(name, startMs, endMs) {
+        if (INIT_STAGES.has(name)) initMs = (initMs ?? 0) + Math.max(0, endMs - startMs);
+        tracer
+          .startSpan(
+            name,
+            {
+              kind: SpanKind.INTERNAL,
+              startTime: startMs,
+              attributes: { [ATTR.stage]: name, [ATTR.faasInvocationId]: run.id },
+            },
+            ctx,
+          )
+          .end(endMs);
+      },
+      end(result) {
+        if (ended) return;
+        ended = true;
+        if (result.pid !== undefined) span.setAttribute(ATTR.processPid, result.pid);
+        span.setAttribute(ATTR.faasColdstart, result.warm !== true);
+        if (result.outcome) span.setAttribute(ATTR.processExitCode, result.outcome.exitCode);
+        if (result.status !== "succeeded") {
+          span.setAttribute(ATTR.errorType, errorType(result));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: result.error ?? result.status });
+        }
+        span.end(result.endMs);
+        metrics.record(result, run, initMs, metricAttrs);
+      },
+    };
+  }
+}
+
+/** `error.type`: the termination reason when the task ran, else the invocation status. */
+function errorType(end: TraceEnd): string {
+  if (end.status === "timeout") return "timeout";
+  if (end.outcome && end.outcome.reason !== "exited") return end.outcome.reason;
+  if (end.outcome) return "exit_code";
+  return end.status;
+}
