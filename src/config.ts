@@ -12,6 +12,8 @@ const schema = z.object({
   BUNKER_DATA_DIR: z.string().default(".bunker"),
   /** Host-wide tmpfs for task directories, shared by every Bunker on the host. */
   BUNKER_RUN_DIR: z.string().default("/run/bunker"),
+  /** 0 keeps the host's cgroup mount as it is (see src/cgroup/tune.ts for what 1 changes and why). */
+  BUNKER_CGROUP_FAVORDYNMODS: z.enum(["0", "1"]).default("1"),
   BUNKER_HOST: z.string().default("127.0.0.1"),
   BUNKER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Directory of function files (<name>.toml / <name>.json). */

@@ -134,7 +134,12 @@ export async function serve(
   log: (line: string) => void = console.log,
 ): Promise<RunningServer> {
   const plugin = loadPluginConfig(config);
-  const exec = createExecDriver({ plugin, dataDir: config.dataDir, runDir: config.BUNKER_RUN_DIR });
+  const exec = createExecDriver({
+    plugin,
+    dataDir: config.dataDir,
+    runDir: config.BUNKER_RUN_DIR,
+    favorDynmods: config.BUNKER_CGROUP_FAVORDYNMODS === "1",
+  });
   const fp = exec.fingerprint();
   if (fp.health === "healthy") {
     const leftovers = await exec.recover();
@@ -177,6 +182,7 @@ export async function serve(
     tokens: config.BUNKER_TOKENS ? parseTokensEnv(config.BUNKER_TOKENS) : [],
     ...(config.BUNKER_CALLBACK_SECRET ? { callbackSecret: config.BUNKER_CALLBACK_SECRET } : {}),
     metrics: () => telemetry.metrics(),
+    db: records.database.db,
     records: {
       sinks: [records.sink],
       queue: records.queue,

@@ -102,9 +102,14 @@ export async function runCommand(argv: string[], config: Config): Promise<number
   const spec = taskFile
     ? parseNomadTask(JSON.parse(readFileSync(taskFile, "utf8")), plugin)
     : parseTask(taskFromFlags(p), plugin);
-  const driver = createExecDriver({ plugin, dataDir: config.dataDir, runDir: config.BUNKER_RUN_DIR });
+  const driver = createExecDriver({
+    plugin,
+    dataDir: config.dataDir,
+    runDir: config.BUNKER_RUN_DIR,
+    favorDynmods: config.BUNKER_CGROUP_FAVORDYNMODS === "1",
+  });
   const fp = driver.fingerprint();
-  if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", `bunker run: ${fp.description}`);
+  if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", fp.description);
   const handle = await driver.start(spec, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
   // Ctrl-C and termination stop the task the Nomad way: kill_signal, grace, SIGKILL.
   const stop = () => void handle.stop();

@@ -38,8 +38,10 @@ export interface TaskHandle {
   readonly stdin: TaskStdin | null;
   readonly stdout: ReadableStream<Uint8Array> | null;
   readonly stderr: ReadableStream<Uint8Array> | null;
-  /** Resolves once the task ended and everything it had (cgroup, mounts, task dir) is gone. */
+  /** Resolves as soon as the task's end is known (teardown follows, see closed()). */
   wait(): Promise<Outcome>;
+  /** Resolves once the task's cgroup, task directory and processes are all gone. */
+  closed(): Promise<void>;
   /** Nomad `alloc signal`: the main process by default. Unknown names throw. */
   signal(signal: string, scope?: "main" | "group" | "all"): void;
   /** Nomad stop: kill_signal, wait kill_timeout, then SIGKILL of the whole cgroup. */

@@ -15,7 +15,8 @@
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import { ReadStream } from "node:tty";
-import { cgroupManager, joinPaths } from "../cgroup/index.ts";
+import { cgroupManager, detectCgroups, joinPaths } from "../cgroup/index.ts";
+import { favorDynmods, type TuneResult } from "../cgroup/tune.ts";
 import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
 import { BunkerError } from "../errors.ts";
 import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
@@ -38,6 +39,7 @@ import {
   O_RDWR,
 } from "../sys/protocol.ts";
 import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
+import { holdSpawner, releaseSpawner } from "../sys/spawner.ts";
 import type {
   Driver,
   ExecOptions,
@@ -75,6 +77,8 @@ export interface ExecDriverOptions {
    * (default /run/bunker); this driver's task directories are <runDir>/<instance>/.
    */
   runDir?: string;
+  /** Turn on the kernel's cgroup favordynmods on v1/hybrid hosts (see src/cgroup/tune.ts); default true. */
+  favorDynmods?: boolean;
   cgroups?: CgroupManager;
   /** Node attributes for `${attr.*}` interpolation. */
   attributes?: Record<string, string>;
@@ -432,7 +436,7 @@ const NS_OF_TASK = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
  * capabilities and runs the command. That helper is non-dumpable and holds
  * no host directory, so the task can neither ptrace it nor walk out through it.
  */
-function execInto(
+async function execInto(
   slot: Slot,
   spec: TaskSpec,
   plugin: BunkerPluginConfig,
@@ -440,7 +444,7 @@ function execInto(
   args: string[],
   opts: ExecOptions,
   shared: SharedFds,
-): ExecSession {
+): Promise<ExecSession> {
   const exe = lookupCommand(command, { ...slot.lookup, makeExecutable: false });
   const nsFd = slot.child.nsFd;
   if (nsFd < 0) throw new BunkerError("task_finished", `task ${slot.id} has ended`);
@@ -467,7 +471,7 @@ function execInto(
     steps.push({ code: BK_OP_CHROOT, num: 0, args: [slot.dir.root], what: "chroot", path: slot.dir.root });
   let child: Child;
   try {
-    child = startChild({
+    child = await startChild({
       cloneFlags: 0,
       cgroupFd,
       initFd: shared.initFd,
@@ -628,6 +632,8 @@ export class ExecDriver implements Driver {
   /** Prefix of this driver's task ids and cgroup names. */
   readonly instance: string;
   private readonly runDir: string;
+  /** What the cgroup tuning did on first use (doctor and /system/info show it). */
+  tuning: TuneResult | "off" = "off";
 
   /** Host directory holding one directory per task (a tmpfs of Bunker's own). */
   get tasksRoot(): string {
@@ -651,8 +657,10 @@ export class ExecDriver implements Driver {
   private sharedFds(): SharedFds {
     if (this.shared === null) {
       ensureRunDir(this.runDir);
+      if (this.opts.favorDynmods !== false) this.tuning = favorDynmods(detectCgroups());
       mkdirSync(this.tasksDir, { recursive: true, mode: 0o711 });
       this.shared = { initFd: openFd(INIT_PATH, O_PATH), devNull: openFd("/dev/null", O_RDWR) };
+      holdSpawner();
     }
     return this.shared;
   }
@@ -670,6 +678,7 @@ export class ExecDriver implements Driver {
     closeFd(this.shared.initFd);
     closeFd(this.shared.devNull);
     this.shared = null;
+    releaseSpawner();
     try {
       rmdirSync(this.tasksDir);
     } catch {
@@ -751,7 +760,7 @@ export class ExecDriver implements Driver {
       };
       let child: Child;
       try {
-        child = startChild(plan);
+        child = await startChild(plan);
       } finally {
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { cgroupProblem, detectCgroups } from "../cgroup/index.ts";
 import { INIT_PATH, LIB_PATH } from "../sys/native.ts";
 import type { Fingerprint } from "./api.ts";
+import { supportedCaps } from "./caps.ts";
 
 export interface FingerprintInputs {
   platform: string;
@@ -43,13 +44,21 @@ export function decideFingerprint(i: FingerprintInputs): Fingerprint {
 }
 
 export function fingerprint(): Fingerprint {
+  const cgroups = process.platform === "linux" ? detectCgroups() : null;
   const fp = decideFingerprint({
     platform: process.platform,
     uid: process.getuid?.() ?? -1,
-    cgroupProblem: process.platform === "linux" ? cgroupProblem(detectCgroups()) : null,
+    cgroupProblem: cgroups ? cgroupProblem(cgroups) : null,
     nativeBuilt: existsSync(LIB_PATH) && existsSync(INIT_PATH),
   });
   fp.attributes["kernel.name"] = process.platform;
-  if (process.platform === "linux") fp.attributes["kernel.version"] = kernelRelease();
+  if (cgroups) {
+    fp.attributes["kernel.version"] = kernelRelease();
+    fp.attributes["driver.exec.cgroup.layout"] = cgroups.layout ?? "none";
+    fp.attributes["driver.exec.cgroup.controllers"] = [...cgroups.v1.keys(), ...cgroups.unifiedControllers]
+      .sort()
+      .join(",");
+    fp.attributes["driver.exec.capabilities"] = String(supportedCaps().length);
+  }
   return fp;
 }

@@ -12,6 +12,7 @@ import { invocationRoutes } from "./routes/invocations.ts";
 import { jobRoutes } from "./routes/jobs.ts";
 import { lambdaRoutes } from "./routes/lambda.ts";
 import { systemRoutes } from "./routes/system.ts";
+import { ui } from "./ui/index.tsx";
 
 function httpExceptionCode(status: number): ProblemCode {
   if (status === 413) return "body_too_large";
@@ -52,5 +53,7 @@ export function createApp(deps: GatewayDeps): Hono<AuthEnv> {
   app.route("/system/functions", functionAdminRoutes(deps, limits.maxAdminBody));
   app.route("/system/jobs", jobRoutes(deps));
   app.route("/2015-03-31", lambdaRoutes(deps));
+  app.get("/", (c) => c.redirect("/ui"));
+  app.route("/ui", ui(deps));
   return app;
 }

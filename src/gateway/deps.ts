@@ -4,6 +4,7 @@ import type { FunctionRegistry } from "../functions/registry.ts";
 import type { AsyncService } from "../invoke/async.ts";
 import type { InvocationControl } from "../invoke/control.ts";
 import type { Invoker } from "../invoke/invoker.ts";
+import type { Db } from "../store/db.ts";
 import type { TokenStore } from "./tokens.ts";
 
 /** Everything the HTTP layer needs, built by the composition root (or a test). */
@@ -21,6 +22,8 @@ export interface GatewayDeps {
   /** Function files that did not load, shown in /system/info. */
   loadErrors?: LoadError[];
   limits?: Partial<GatewayLimits>;
+  /** The records database, when the store is on: the dashboard's charts are SQL over it. */
+  db?: Db;
 }
 
 export interface GatewayLimits {

@@ -3,12 +3,15 @@ import type { Driver } from "../driver/api.ts";
 import type { LoadError } from "../functions/loader.ts";
 import type { FunctionRegistry } from "../functions/registry.ts";
 import { createInvokeServices, type InvokeServices, type InvokeServicesOptions } from "../invoke/services.ts";
+import type { Db } from "../store/db.ts";
 import { createApp } from "./app.ts";
 import type { GatewayLimits } from "./deps.ts";
 import { type TokenEntry, TokenStore } from "./tokens.ts";
 import { type SocketEvents, websocketHandler } from "./ws.ts";
 
 export interface ServerOptions {
+  /** The records database (dashboard charts); absent when running without a store. */
+  db?: Db;
   port?: number;
   hostname?: string;
   version?: string;
@@ -73,6 +76,7 @@ export function startServer(o: ServerOptions): RunningServer {
     ...(o.metrics === undefined ? {} : { metrics: o.metrics }),
     ...(o.loadErrors === undefined ? {} : { loadErrors: o.loadErrors }),
     ...(o.limits === undefined ? {} : { limits: o.limits }),
+    ...(o.db === undefined ? {} : { db: o.db }),
   });
   const server = Bun.serve({
     port: o.port ?? 8080,

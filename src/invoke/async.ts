@@ -140,6 +140,8 @@ export class AsyncService {
         });
         const onAbort = () => void running.cancel();
         signal.addEventListener("abort", onAbort, { once: true });
+        // A cancel that came while the task was being started has already fired.
+        if (signal.aborted) onAbort();
         output = await collect(running.stdout);
         result = await running.result;
         signal.removeEventListener("abort", onAbort);

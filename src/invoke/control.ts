@@ -32,7 +32,7 @@ export class InvocationControl {
   /** Stops a running task (kill_signal, kill_timeout, SIGKILL) or drops a queued job. */
   async cancel(id: string): Promise<InvocationRecord> {
     const before = await this.get(id);
-    const running = this.#invoker.active(id);
+    const running = await this.#invoker.whenActive(id);
     const owned = await this.#async.cancel(id);
     if (running) await running.cancel();
     else if (!owned) throw new InvocationStateError(id, before.status, "cancel");
@@ -42,7 +42,7 @@ export class InvocationControl {
   /** Nomad `alloc signal`; unknown signal names are the driver's error. */
   async signal(id: string, signal: string, scope: SignalScope): Promise<InvocationRecord> {
     const before = await this.get(id);
-    const running = this.#invoker.active(id);
+    const running = await this.#invoker.whenActive(id);
     if (!running) throw new InvocationStateError(id, before.status, "signal");
     const name = normalizeSignal(signal, "/signal");
     try {
@@ -57,7 +57,7 @@ export class InvocationControl {
   /** Nomad `alloc exec`: the running task's exec, or why there is none (404, 409, 501). */
   async execTarget(id: string): Promise<NonNullable<Running["exec"]>> {
     const before = await this.get(id);
-    const running = this.#invoker.active(id);
+    const running = await this.#invoker.whenActive(id);
     if (!running) throw new InvocationStateError(id, before.status, "exec into");
     if (!running.exec) throw new ExecUnsupportedError();
     return running.exec;

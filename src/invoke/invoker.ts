@@ -88,6 +88,8 @@ export class Invoker {
   /** Unfinished records, by id. */
   readonly #records = new Map<string, InvocationRecord>();
   readonly #active = new Map<string, Running>();
+  /** Invocations whose task is being started (settles once it runs or failed to start). */
+  readonly #starting = new Map<string, Promise<unknown>>();
 
   constructor(deps: InvokerDeps) {
     this.#driver = deps.driver;
@@ -108,6 +110,16 @@ export class Invoker {
   }
 
   active(id: string): Running | undefined {
+    return this.#active.get(id);
+  }
+
+  /**
+   * The running invocation, waiting first if its task is being started: a
+   * cancel or signal that arrives between "running" and the task's start must
+   * reach the task, not fail with a state error.
+   */
+  async whenActive(id: string): Promise<Running | undefined> {
+    await this.#starting.get(id);
     return this.#active.get(id);
   }
 
@@ -196,14 +208,24 @@ export class Invoker {
     const spec: TaskSpec = { ...fn.task, env: { ...req.env, ...traceEnv, ...fn.task.env } };
     const t0 = performance.now();
     let handle: TaskHandle;
+    const starting = this.#driver.start(spec, {
+      stdin: hasStdin(req.stdin) ? "pipe" : "null",
+      stdout: "pipe",
+      stderr: "pipe",
+      ...(trace ? { onStage: (stage: string, a: number, b: number) => trace.stage(stage, a, b) } : {}),
+    });
+    // Settles after #watch below has published the Running (same tick as the await resumes).
+    this.#starting.set(
+      id,
+      starting.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     try {
-      handle = await this.#driver.start(spec, {
-        stdin: hasStdin(req.stdin) ? "pipe" : "null",
-        stdout: "pipe",
-        stderr: "pipe",
-        ...(trace ? { onStage: (stage: string, a: number, b: number) => trace.stage(stage, a, b) } : {}),
-      });
+      handle = await starting;
     } catch (err) {
+      this.#starting.delete(id);
       release();
       const reason = errorMessage(err);
       trace?.end({ status: "error", error: reason, outcome: null, endMs: performance.now() });
@@ -212,7 +234,9 @@ export class Invoker {
       if (err instanceof BunkerError) Object.assign(e.detail ?? {}, { cause: err.code });
       throw e;
     }
-    return this.#watch(req, id, handle, release, t0, trace);
+    const running = this.#watch(req, id, handle, release, t0, trace);
+    this.#starting.delete(id);
+    return running;
   }
 
   #beginTrace(

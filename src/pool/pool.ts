@@ -92,12 +92,15 @@ export class WarmPool implements Driver {
     const key = slotKey(spec);
     const entry = this.entry(key, spec);
     entry.lastUsed = Date.now();
-    const handle = this.launchReady(entry, spec, opts) ?? (await this.startCold(entry, spec, opts));
+    const ready = this.launchReady(entry, spec, opts);
+    const handle = ready ?? (await this.startCold(entry, spec, opts));
     entry.inflight++;
+    // Refill once this task is done, off its path; a key caught empty (a burst) refills at once.
+    if (ready === null) this.refill(key);
     void handle.wait().finally(() => {
       entry.inflight--;
+      this.refill(key);
     });
-    this.refill(key);
     return handle;
   }
 

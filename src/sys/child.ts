@@ -12,7 +12,7 @@
 
 import { ECONNRESET, EPIPE, ESRCH, errnoName, errnoText } from "./errno.ts";
 import { SysError } from "./error.ts";
-import { closeFd, pidfdSignal, sendRequest, socketPair, spawnPlan, waitPid } from "./native.ts";
+import { closeFd, pidfdSignal, sendRequest, socketPair, waitPid } from "./native.ts";
 import { encodePlan, type SpawnPlan } from "./plan.ts";
 import {
   BK_REC_EXITED,
@@ -24,6 +24,7 @@ import {
   STEP_NAMES,
 } from "./protocol.ts";
 import { encodeRequest, type TaskRequest } from "./request.ts";
+import { spawnOnThread } from "./spawner.ts";
 
 export interface SetupFailure {
   /** Index into plan.steps, or a BK_STEP_* number. */
@@ -224,11 +225,15 @@ class ZygoteChild implements Child {
   }
 }
 
-export function startChild(plan: SpawnPlan): Child {
+/**
+ * Starts a child from a plan on a spawn thread (see spawner.ts). The fds the
+ * plan names must stay open until this resolves; the caller closes them after.
+ */
+export async function startChild(plan: SpawnPlan): Promise<Child> {
   const [server, child] = socketPair();
   let spawned: { pid: number; pidfd: number };
   try {
-    spawned = spawnPlan(encodePlan(plan, child));
+    spawned = await spawnOnThread(encodePlan(plan, child));
   } catch (err) {
     closeFd(server);
     throw err;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { collect, driver, shTask } from "./helpers-net.ts";
+import { driver, shTask } from "./helpers-net.ts";
 
 afterAll(() => driver.drain());
 

@@ -422,6 +422,8 @@ describe.skipIf(!isRoot)("task isolation (real tasks, as root)", () => {
           reader.releaseLock();
           const children = readFileSync(`/proc/${handle.pid}/task/${handle.pid}/children`, "utf8").trim();
           const main = Number(children.split(" ")[0]);
+          // "ready" comes from the shell; look once it has become sleep (exec done).
+          while (!readlinkSync(`/proc/${main}/exe`).endsWith("/sleep")) await Bun.sleep(5);
           const fds = readdirNumbers(`/proc/${main}/fd`);
           expect(fds).toEqual([0, 1, 2]);
           // The reaper holds only stdio and the status pipe.
