@@ -224,6 +224,8 @@ export class Invoker {
     );
     try {
       handle = await starting;
+      // Known only now: the pool either had a ready slot for it or not.
+      record.warm = handle.warm;
     } catch (err) {
       this.#starting.delete(id);
       release();

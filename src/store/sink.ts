@@ -103,8 +103,8 @@ export function toRow(r: InvocationRecord, node: string): NewInvocation {
     node,
     queuedAt: new Date(r.createdAt),
     attempt: Math.max(1, r.attempts),
-    // Every run is a fresh process until the warm pool exists.
-    warm: r.status === "queued" ? null : false,
+    // Unknown (null) until the task started; then whether a ready pool slot ran it.
+    warm: r.warm ?? null,
   };
   if (r.startedAt !== undefined) row.startedAt = new Date(r.startedAt);
   if (r.finishedAt !== undefined) row.finishedAt = new Date(r.finishedAt);

@@ -422,8 +422,13 @@ describe.skipIf(!isRoot)("task isolation (real tasks, as root)", () => {
           reader.releaseLock();
           const children = readFileSync(`/proc/${handle.pid}/task/${handle.pid}/children`, "utf8").trim();
           const main = Number(children.split(" ")[0]);
-          // "ready" comes from the shell; look once it has become sleep (exec done).
-          while (!readlinkSync(`/proc/${main}/exe`).endsWith("/sleep")) await Bun.sleep(5);
+          // "ready" comes from the shell; look once sleep is asleep: while exec'd but still in
+          // the dynamic loader it briefly holds a library open as fd 3.
+          const asleep = () => {
+            const nr = readFileSync(`/proc/${main}/syscall`, "utf8").split(" ")[0];
+            return readlinkSync(`/proc/${main}/exe`).endsWith("/sleep") && (nr === "230" || nr === "35");
+          };
+          while (!asleep()) await Bun.sleep(5);
           const fds = readdirNumbers(`/proc/${main}/fd`);
           expect(fds).toEqual([0, 1, 2]);
           // The reaper holds only stdio and the status pipe.
