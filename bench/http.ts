@@ -62,6 +62,8 @@ function startBunker(port: number) {
       BUNKER_FUNCTIONS_DIR: join(import.meta.dir, "functions"),
       BUNKER_POOL_MIN: "2",
       BUNKER_POOL_MAX: "16",
+      // Records go to Postgres when the bench is given one (the system of record), else PGlite.
+      ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
     },
     stdout: "ignore",
     stderr: "inherit",

@@ -4,7 +4,16 @@
  * `secrets/`, `dev/`, `proc/`… are only mount points inside the task's
  * private mount namespace.
  */
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+} from "node:fs";
 import { BunkerError } from "../errors.ts";
 
 export interface TaskDir {
@@ -75,24 +84,38 @@ function isMountPoint(dir: string): boolean {
   return mountPoints().includes(dir.replace(/\/+$/, ""));
 }
 
-/** Mount points below `dir` in this (the server's) mount namespace. */
-export function mountsUnder(dir: string): string[] {
-  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
-  return mountPoints().filter((mp) => mp === dir || mp.startsWith(prefix));
-}
-
 /**
- * Removes a task directory. Task mounts live in the task's own namespace and
- * die with it; if one were ever visible here, deleting recursively would walk
- * into a host directory bound below, so that is refused loudly instead.
+ * Removes a task directory without ever crossing into another filesystem
+ * (`rm --one-file-system`): task mounts live in the task's own namespace and
+ * die with it, but if one were ever visible here, a recursive delete would
+ * walk into a host directory bound below and empty it. A directory on another
+ * device than the task dir is refused loudly instead. One lstat per directory
+ * is far cheaper than reading the mount table on every teardown.
  */
 export function removeTaskDir(dir: TaskDir): void {
-  const mounts = mountsUnder(dir.root);
-  if (mounts.length > 0) {
-    throw new BunkerError(
-      "taskdir_mounted",
-      `refusing to remove ${dir.root}: still mounted at ${mounts.join(", ")}`,
-    );
+  let root: ReturnType<typeof lstatSync>;
+  try {
+    root = lstatSync(dir.root);
+  } catch {
+    return; // already gone
   }
-  rmSync(dir.root, { recursive: true, force: true });
+  removeTree(dir.root, root.dev);
+}
+
+function removeTree(path: string, dev: number): void {
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = `${path}/${entry.name}`;
+    if (!entry.isDirectory()) {
+      rmSync(child, { force: true });
+      continue;
+    }
+    if (lstatSync(child).dev !== dev) {
+      throw new BunkerError(
+        "taskdir_mounted",
+        `refusing to remove ${child}: another filesystem is mounted there`,
+      );
+    }
+    removeTree(child, dev);
+  }
+  rmdirSync(path);
 }

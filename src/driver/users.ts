@@ -3,7 +3,7 @@
  * NSS: the task runs inside its root, so that is the database its programs see), plus Nomad's
  * `denied_host_uids` / `denied_host_gids` checks.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ValidationError } from "../errors.ts";
 
@@ -96,11 +96,48 @@ export interface ResolveUserOptions {
  * A numeric uid absent from passwd still runs (images often use bare uids); it then gets
  * gid = uid rather than gid 0, so an unnamed user never lands in root's group.
  */
+interface Accounts {
+  stamp: string;
+  passwd: PasswdEntry[];
+  groups: GroupEntry[];
+}
+
+const accounts = new Map<string, Accounts>();
+
+/** size:mtime of a file, or "-" when it is missing. */
+function stampOf(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return "-";
+  }
+}
+
+/**
+ * passwd and group of a root, parsed once and parsed again only when either
+ * file changes: every task start resolves its user, and two stats cost far
+ * less than reading and parsing both files.
+ */
+function accountsOf(root: string): { passwd: PasswdEntry[]; groups: GroupEntry[] } {
+  const passwdPath = join(root, "etc/passwd");
+  const groupPath = join(root, "etc/group");
+  const stamp = `${stampOf(passwdPath)}|${stampOf(groupPath)}`;
+  const cached = accounts.get(root);
+  if (cached?.stamp === stamp) return cached;
+  const fresh = {
+    stamp,
+    passwd: parsePasswd(readOptional(passwdPath)),
+    groups: parseGroup(readOptional(groupPath)),
+  };
+  accounts.set(root, fresh);
+  return fresh;
+}
+
 export function resolveUser(user: string, opts: ResolveUserOptions = {}): ResolvedUser {
   const root = opts.root ?? "/";
   const name = user.trim() === "" ? DEFAULT_USER : user.trim();
-  const passwd = parsePasswd(readOptional(join(root, "etc/passwd")));
-  const groups = parseGroup(readOptional(join(root, "etc/group")));
+  const { passwd, groups } = accountsOf(root);
   const resolved = fromPasswd(name, passwd, groups) ?? fromBareUid(name);
   if (resolved === undefined) {
     throw userError(`user "${name}" not found`);
