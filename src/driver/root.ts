@@ -36,21 +36,6 @@ import {
 import type { Propagation } from "./types.ts";
 import type { PreparedVolume } from "./volumes.ts";
 
-/** Nomad's default chroot_env: each host path to the same task path. */
-export const DEFAULT_CHROOT_ENV: Record<string, string> = Object.fromEntries(
-  [
-    "/bin",
-    "/etc",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/run/resolvconf",
-    "/run/systemd/resolve",
-    "/sbin",
-    "/usr",
-  ].map((p) => [p, p]),
-);
-
 /** One chroot_env entry as found on the host: bound, or (a host symlink such as /bin -> usr/bin) re-created. */
 export type RootEntry =
   | { kind: "bind"; host: string; task: string }

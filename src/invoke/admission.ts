@@ -17,6 +17,8 @@ interface Waiter {
 export class Admission {
   readonly globalLimit: number;
   #total = 0;
+  /** Calls refused with 429 since start, all functions together (the dashboard's "throttled"). */
+  #throttled = 0;
   readonly #perFn = new Map<string, number>();
   readonly #waiters: Waiter[] = [];
 
@@ -26,6 +28,10 @@ export class Admission {
 
   get total(): number {
     return this.#total;
+  }
+
+  get throttled(): number {
+    return this.#throttled;
   }
 
   inflight(fn: string): number {
@@ -63,6 +69,7 @@ export class Admission {
 
   /** A slot now, or a BusyError naming the limit that was hit. */
   tryAcquire(fn: string, limit: number): Release {
+    if (this.inflight(fn) >= limit || this.#total >= this.globalLimit) this.#throttled++;
     if (this.inflight(fn) >= limit) {
       throw new BusyError(`function "${fn}" is at its max_inflight of ${limit}`, limit, "function");
     }

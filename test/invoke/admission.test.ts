@@ -41,6 +41,8 @@ describe("Admission", () => {
     expect(a.inflight("f")).toBe(1);
     expect(a.total).toBe(2);
     a.tryAcquire("f", 2);
+    // The refusal above is counted: the dashboard shows it as throttled.
+    expect(a.throttled).toBe(1);
   });
 
   test("the global limit spans functions", () => {

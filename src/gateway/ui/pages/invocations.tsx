@@ -1,21 +1,14 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { InvocationRecord, InvocationStatus } from "../../../invoke/record.ts";
+import { InvocationStatusSchema } from "../../schemas.ts";
 import type { UiEnv } from "../auth.ts";
 import { Layout, Scroll, Status } from "../components.tsx";
 import type { Ui } from "../context.ts";
 import { ms, when } from "../format.ts";
 import { fragment, page } from "../render.ts";
 
-const STATUSES: InvocationStatus[] = [
-  "queued",
-  "running",
-  "succeeded",
-  "failed",
-  "timeout",
-  "cancelled",
-  "error",
-];
+const STATUSES: InvocationStatus[] = [...InvocationStatusSchema.options];
 const REASONS = ["exited", "signaled", "timeout", "oom", "stopped", "setup_failed"];
 const SINCE: Record<string, number> = { "15m": 900, "1h": 3600, "24h": 86_400, "7d": 604_800 };
 

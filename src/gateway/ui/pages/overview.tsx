@@ -39,6 +39,7 @@ export async function overviewPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
           />
           <Tile label="Running now" value={`${adm.total} / ${adm.globalLimit}`} note="of the global limit" />
           <Tile label="Queued" value={String(t.queued)} note="async, not started" />
+          <Tile label="Throttled" value={String(adm.throttled)} note="429s since start" />
         </div>
       </section>
       <Chart
