@@ -21,6 +21,10 @@ export interface InvokeRequest {
   stdin?: ReadableStream<Uint8Array> | Uint8Array | null;
   /** A slot the caller already holds (async workers wait for one). */
   release?: Release;
+  /** What started it when not a caller (the scheduler: "cron"); recorded and traced. */
+  trigger?: "cron";
+  /** Extra span attributes (the scheduler's faas.cron, faas.time). */
+  attributes?: Record<string, string>;
 }
 
 export interface RunResult {
@@ -195,6 +199,7 @@ export class Invoker {
     let record = this.#records.get(id);
     if (!record) {
       record = { id, function: fn.name, mode: req.mode, status: "running", createdAt: iso(now), attempts: 0 };
+      if (req.trigger !== undefined) record.trigger = req.trigger;
       this.#records.set(id, record);
     }
     record.status = "running";
@@ -256,6 +261,8 @@ export class Invoker {
       attempt: record.attempts,
       startMs: entered,
       ...(caller === undefined ? {} : { traceparent: caller }),
+      ...(req.trigger === undefined ? {} : { trigger: req.trigger }),
+      ...(req.attributes === undefined ? {} : { attributes: req.attributes }),
     });
     trace.stage("admit", entered, admitted);
     trace.stage("acquire slot", admitted, performance.now());

@@ -44,6 +44,8 @@ export interface InvocationRecord {
   callbackStatus?: number | null;
   /** W3C trace id of the invocation's span, when telemetry is on. */
   traceId?: string;
+  /** Set for scheduled runs; otherwise the trigger follows from mode (http or async). */
+  trigger?: "cron";
   /** Ran in a slot prepared before it was asked for (unknown until the task started). */
   warm?: boolean;
 }

@@ -17,6 +17,10 @@ export interface TraceStart {
   attempt: number;
   /** The caller's W3C traceparent (the TRACEPARENT the gateway put in the call's env), if any. */
   traceparent?: string;
+  /** "cron" for scheduled runs (faas.trigger = timer); absent for callers. */
+  trigger?: "cron";
+  /** Extra span attributes, e.g. faas.cron and faas.time. */
+  attributes?: Record<string, string>;
   startMs: number;
 }
 

@@ -27,15 +27,18 @@ export interface CronInvoker {
   cancel(id: string): Promise<boolean>;
 }
 
-/**
- * Runs scheduled invocations through the Invoker. Invoker has no trigger or attribute field
- * yet, so runs are recorded as mode "sync"; when it gains `trigger: "cron"` and `attributes`,
- * pass them here (the only place that needs to change).
- */
+/** Runs scheduled invocations through the Invoker, recorded with trigger "cron" and traced with faas.cron/faas.time. */
 export function invokerAdapter(invoker: Invoker): CronInvoker {
   return {
     async start(req) {
-      const running = await invoker.start({ fn: req.fn, mode: "sync", id: req.id, stdin: req.stdin });
+      const running = await invoker.start({
+        fn: req.fn,
+        mode: "sync",
+        id: req.id,
+        stdin: req.stdin,
+        trigger: "cron",
+        attributes: req.attributes,
+      });
       // Nobody reads a scheduled run's stdout; drain it so the task never blocks on a full pipe.
       void running.stdout.pipeTo(new WritableStream()).catch(() => {});
       const done = running.result.then(

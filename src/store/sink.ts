@@ -98,7 +98,7 @@ export function toRow(r: InvocationRecord, node: string): NewInvocation {
   const row: NewInvocation = {
     id: r.id,
     function: r.function,
-    trigger: r.mode === "async" ? "async" : "http",
+    trigger: r.trigger ?? (r.mode === "async" ? "async" : "http"),
     state: stateOf(r.status),
     node,
     queuedAt: new Date(r.createdAt),

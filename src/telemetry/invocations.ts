@@ -36,7 +36,8 @@ export function traceparentOf(span: Span): string {
   return `00-${ctx.traceId}-${ctx.spanId}-${(ctx.traceFlags & 1).toString(16).padStart(2, "0")}`;
 }
 
-export function triggerOf(mode: TraceStart["mode"]): FaasTrigger {
+export function triggerOf(mode: TraceStart["mode"], trigger?: TraceStart["trigger"]): FaasTrigger {
+  if (trigger === "cron") return "timer";
   return mode === "async" ? "pubsub" : "http";
 }
 
@@ -110,9 +111,10 @@ export class OtelInvocationTracer implements InvocationTracer {
   begin(run: TraceStart): InvocationTrace {
     const parent = contextFromTraceparent(run.traceparent);
     const base: Attributes = {
-      [ATTR.faasTrigger]: triggerOf(run.mode),
+      [ATTR.faasTrigger]: triggerOf(run.mode, run.trigger),
       [ATTR.faasInvokedName]: run.function,
       [ATTR.faasInvocationId]: run.id,
+      ...run.attributes,
     };
     const span = this.#tracer.startSpan(
       run.function,
@@ -126,7 +128,7 @@ export class OtelInvocationTracer implements InvocationTracer {
     const ctx = trace.setSpan(parent, span);
     const metricAttrs: Attributes = {
       [ATTR.faasInvokedName]: run.function,
-      [ATTR.faasTrigger]: triggerOf(run.mode),
+      [ATTR.faasTrigger]: triggerOf(run.mode, run.trigger),
     };
     const tracer = this.#tracer;
     const metrics = this.#metrics;
