@@ -833,7 +833,10 @@ export class ExecDriver implements Driver {
     spec: TaskSpec & { meta?: Record<string, string> },
     opts: LaunchOptions = {},
   ): Promise<TaskHandle> {
+    const t0 = performance.now();
     const prepared = await this.prepare(spec);
+    // Only a cold start has this stage: a warm one found it done ahead of time.
+    opts.onStage?.("prepare root", t0, performance.now());
     return prepared.launch(opts);
   }
 

@@ -139,8 +139,10 @@ test.skipIf(!root)(
         expect(attr(span, "process.exit.code")).toBe(0);
         expect(typeof attr(span, "process.pid")).toBe("number");
         const children = exported.filter((s) => s.parentSpanId === span.spanId).map((s) => s.name);
-        for (const stage of ["admit", "acquire slot", "run", "collect", "store"])
+        for (const stage of ["admit", "acquire slot", "spawn", "run", "collect", "store"])
           expect(children).toContain(stage);
+        // Preparing the root is on the invocation's path only when no ready slot was there.
+        expect(children.includes("prepare root")).toBe(attr(span, "faas.coldstart") === true);
       }
       const traced = invocationSpans.find((s) => attr(s, "faas.invocation_id") === ids[0]);
       expect(traced?.traceId).toBe(callerTrace);
