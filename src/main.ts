@@ -183,6 +183,7 @@ export async function serve(
     ...(config.BUNKER_CALLBACK_SECRET ? { callbackSecret: config.BUNKER_CALLBACK_SECRET } : {}),
     metrics: () => telemetry.metrics(),
     db: records.database.db,
+    httpTracer: telemetry.http,
     records: {
       sinks: [records.sink],
       queue: records.queue,

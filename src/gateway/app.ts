@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { DEFAULT_LIMITS, type GatewayDeps } from "./deps.ts";
 import { type AuthEnv, authenticate } from "./middleware/auth.ts";
+import { httpSpans } from "./middleware/http-spans.ts";
 import { headerLimit } from "./middleware/limits.ts";
 import { docsPage, openApiDocument } from "./openapi.ts";
 import { errorToResponse, makeProblem, type ProblemCode, problemResponse } from "./problem.ts";
@@ -40,6 +41,7 @@ export function createApp(deps: GatewayDeps): Hono<AuthEnv> {
       }),
     ),
   );
+  if (deps.httpTracer) app.use("*", httpSpans(deps.httpTracer));
   app.use("*", headerLimit({ maxBytes: limits.maxHeaderBytes, maxCount: limits.maxHeaderCount }));
   app.use("*", authenticate(deps.tokens));
 

@@ -24,6 +24,21 @@ export interface GatewayDeps {
   limits?: Partial<GatewayLimits>;
   /** The records database, when the store is on: the dashboard's charts are SQL over it. */
   db?: Db;
+  /** One server span per request, named by route template (the telemetry layer implements it). */
+  httpTracer?: HttpTracer;
+}
+
+/** Server spans for HTTP requests; the invocation span of a function call is a child of it. */
+export interface HttpTracer {
+  /** `traceparent` is the caller's header (validated by the implementation). */
+  start(method: string, traceparent: string | null): HttpSpan;
+}
+
+export interface HttpSpan {
+  /** This span as a W3C traceparent: the parent the invocation (and the task) see. */
+  readonly traceparent: string;
+  /** `route` is the matched template, e.g. "/function/:name". */
+  end(route: string, status: number): void;
 }
 
 export interface GatewayLimits {

@@ -5,13 +5,15 @@ import type { FunctionRegistry } from "../functions/registry.ts";
 import { createInvokeServices, type InvokeServices, type InvokeServicesOptions } from "../invoke/services.ts";
 import type { Db } from "../store/db.ts";
 import { createApp } from "./app.ts";
-import type { GatewayLimits } from "./deps.ts";
+import type { GatewayLimits, HttpTracer } from "./deps.ts";
 import { type TokenEntry, TokenStore } from "./tokens.ts";
 import { type SocketEvents, websocketHandler } from "./ws.ts";
 
 export interface ServerOptions {
   /** The records database (dashboard charts); absent when running without a store. */
   db?: Db;
+  /** Server spans per request (telemetry). */
+  httpTracer?: HttpTracer;
   port?: number;
   hostname?: string;
   version?: string;
@@ -77,6 +79,7 @@ export function startServer(o: ServerOptions): RunningServer {
     ...(o.loadErrors === undefined ? {} : { loadErrors: o.loadErrors }),
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     ...(o.db === undefined ? {} : { db: o.db }),
+    ...(o.httpTracer === undefined ? {} : { httpTracer: o.httpTracer }),
   });
   const server = Bun.serve({
     port: o.port ?? 8080,

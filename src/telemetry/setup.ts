@@ -24,6 +24,7 @@ import {
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import type { InvocationTracer } from "../invoke/trace.ts";
+import { OtelHttpTracer } from "./http.ts";
 import { OtelInvocationTracer } from "./invocations.ts";
 import { PrometheusReader } from "./prometheus.ts";
 import { type SpanRecord, StoreSpanProcessor } from "./store-spans.ts";
@@ -62,6 +63,8 @@ export type GaugeCallback = () => number | ReadonlyArray<{ value: number; attrib
 
 export interface Telemetry {
   readonly tracer: Tracer;
+  /** Server spans per HTTP request (the gateway's HttpTracer). */
+  readonly http: OtelHttpTracer;
   readonly meter: Meter;
   readonly invocations: InvocationTracer;
   /** Prometheus exposition text of every metric. */
@@ -107,6 +110,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     tracer,
     meter,
     invocations: new OtelInvocationTracer(tracer, meter),
+    http: new OtelHttpTracer(tracer),
     metrics: () => prometheus.text(),
     gauge(name, description, unit, read) {
       meter.createObservableGauge(name, { description, unit }).addCallback((result) => {

@@ -146,7 +146,11 @@ test.skipIf(!root)(
       }
       const traced = invocationSpans.find((s) => attr(s, "faas.invocation_id") === ids[0]);
       expect(traced?.traceId).toBe(callerTrace);
-      expect(traced?.parentSpanId).toBe(callerSpan);
+      // The request's server span sits between the caller and the invocation, named by route template.
+      const httpSpan = exported.find((s) => s.spanId === traced?.parentSpanId);
+      expect(httpSpan?.name).toMatch(/^POST \/function\/:name/);
+      expect(attr(httpSpan!, "http.response.status_code")).toBe(200);
+      expect(httpSpan?.parentSpanId).toBe(callerSpan);
 
       const stored = await database.db.select().from(spansTable);
       const storedById = new Map(stored.map((s) => [s.spanId, s]));

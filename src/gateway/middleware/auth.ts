@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { ProblemError } from "../problem.ts";
 import type { Scope, TokenEntry, TokenStore } from "../tokens.ts";
 
-export type AuthEnv = { Variables: { principal: TokenEntry | null } };
+export type AuthEnv = { Variables: { principal: TokenEntry | null; traceparent?: string } };
 
 /**
  * Reads `Authorization: Bearer <token>` into `c.var.principal`. With no store (open mode on

@@ -37,7 +37,7 @@ export function asyncRoutes(deps: GatewayDeps): Hono<AuthEnv> {
     const { id, replayed } = await deps.async.submit({
       fn,
       body,
-      env: invokeEnv(c.req.raw, subPath(c, "async-function", name)),
+      env: invokeEnv(c, subPath(c, "async-function", name)),
       ...(cb === undefined ? {} : { callbackUrl: cb }),
       ...(key === undefined ? {} : { idempotencyKey: key }),
     });

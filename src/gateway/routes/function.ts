@@ -25,8 +25,9 @@ export function subPath(c: Context<AuthEnv>, route: string, name: string): strin
   return c.req.path.length > prefix.length ? c.req.path.slice(prefix.length) : "/";
 }
 
-export function invokeEnv(req: Request, path: string): Record<string, string> {
-  return { ...cgiEnv(req, path), TRACEPARENT: traceparent(req) };
+/** CGI env plus TRACEPARENT: the request's server span when traced, else the caller's (or a fresh one). */
+export function invokeEnv(c: Context<AuthEnv>, path: string): Record<string, string> {
+  return { ...cgiEnv(c.req.raw, path), TRACEPARENT: c.get("traceparent") ?? traceparent(c.req.raw) };
 }
 
 function resultHeaders(id: string, r: RunResult | undefined): Record<string, string> {
@@ -148,7 +149,7 @@ export function functionRoutes(deps: GatewayDeps, limits: GatewayLimits): Hono<A
     const running = await deps.invoker.start({
       fn,
       mode: "sync",
-      env: invokeEnv(c.req.raw, subPath(c, "function", name)),
+      env: invokeEnv(c, subPath(c, "function", name)),
       stdin: hasBody ? c.req.raw.body : null,
     });
     c.req.raw.signal.addEventListener("abort", () => void running.cancel(), { once: true });

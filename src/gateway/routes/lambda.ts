@@ -46,7 +46,7 @@ export function lambdaRoutes(deps: GatewayDeps): Hono<AuthEnv> {
     deps.invoker.checkHealth();
     const body = await readBody(c.req.raw, fn.maxBodyBytes);
     if (type === "DryRun") return c.body(null, 204);
-    const env = invokeEnv(c.req.raw, "/");
+    const env = invokeEnv(c, "/");
     if (type === "Event") {
       const { id } = await deps.async.submit({ fn, body, env });
       return c.body(null, 202, {
