@@ -39,7 +39,6 @@ import {
   O_RDWR,
 } from "../sys/protocol.ts";
 import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
-import { holdSpawner, releaseSpawner } from "../sys/spawner.ts";
 import type {
   Driver,
   ExecOptions,
@@ -197,16 +196,14 @@ function readStream(fd: number): ReadableStream<Uint8Array> {
   });
 }
 
-function makeStdio(specs: [StdioSpec, StdioSpec, StdioSpec]): Stdio {
+/** `devNull` is the driver's one O_RDWR /dev/null; the child gets its own copies over SCM_RIGHTS. */
+function makeStdio(specs: [StdioSpec, StdioSpec, StdioSpec], devNull: number): Stdio {
   const io: Stdio = { child: [-1, -1, -1], closeAfterStart: [], stdin: null, stdout: null, stderr: null };
   specs.forEach((spec, n) => {
     if (typeof spec === "number") io.child[n] = spec;
     else if (spec === "inherit") io.child[n] = n;
-    else if (spec === "null") {
-      const fd = openFd("/dev/null", n === 0 ? 0 : 1);
-      io.child[n] = fd;
-      io.closeAfterStart.push(fd);
-    } else {
+    else if (spec === "null") io.child[n] = devNull;
+    else {
       const [r, w] = pipe();
       io.child[n] = n === 0 ? r : w;
       io.closeAfterStart.push(n === 0 ? r : w);
@@ -514,7 +511,7 @@ function sessionOf(
 }
 
 function pipeSession(child: Child, request: TaskRequest): ExecSession {
-  const io = makeStdio(["pipe", "pipe", "pipe"]);
+  const io = makeStdio(["pipe", "pipe", "pipe"], -1);
   try {
     child.launch(request, io.child);
   } finally {
@@ -660,7 +657,6 @@ export class ExecDriver implements Driver {
       if (this.opts.favorDynmods !== false) this.tuning = favorDynmods(detectCgroups());
       mkdirSync(this.tasksDir, { recursive: true, mode: 0o711 });
       this.shared = { initFd: openFd(INIT_PATH, O_PATH), devNull: openFd("/dev/null", O_RDWR) };
-      holdSpawner();
     }
     return this.shared;
   }
@@ -678,7 +674,6 @@ export class ExecDriver implements Driver {
     closeFd(this.shared.initFd);
     closeFd(this.shared.devNull);
     this.shared = null;
-    releaseSpawner();
     try {
       rmdirSync(this.tasksDir);
     } catch {
@@ -801,7 +796,10 @@ export class ExecDriver implements Driver {
         claim();
         const startedAt = performance.now();
         const spec = opts.spec ?? slot.spec;
-        const io = makeStdio([opts.stdin ?? "null", opts.stdout ?? "pipe", opts.stderr ?? "pipe"]);
+        const io = makeStdio(
+          [opts.stdin ?? "null", opts.stdout ?? "pipe", opts.stderr ?? "pipe"],
+          this.sharedFds().devNull,
+        );
         try {
           slot.child.launch(requestOf(slot, spec), io.child);
         } finally {

@@ -59,7 +59,8 @@ export class NetworkGroups {
       throw new BunkerError("invalid", `network group "${group}" must be a DNS label (a-z, 0-9, -)`);
     }
     const file = this.path(group);
-    if (!existsSync(file) || !this.isNamespace(file)) this.create(file);
+    // Only a group no task of ours holds needs checking (findmnt) or creating: not on every start.
+    if (!this.refs.has(group) && (!existsSync(file) || !this.isNamespace(file))) this.create(file);
     this.refs.set(group, (this.refs.get(group) ?? 0) + 1);
     return openSync(file, "r");
   }

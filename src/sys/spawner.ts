@@ -67,11 +67,6 @@ class Spawner {
     } else p.resolve({ pid: reply.pid!, pidfd: reply.pidfd! });
   }
 
-  stop(): void {
-    for (const w of this.workers) w.terminate();
-    this.workers.length = 0;
-  }
-
   /** Clones a child from an encoded plan on the least busy spawn thread. */
   spawn(plan: Uint8Array): Promise<{ pid: number; pidfd: number }> {
     if (this.workers.length === 0) this.start();
@@ -88,27 +83,8 @@ class Spawner {
 }
 
 let spawner: Spawner | undefined;
-let users = 0;
 
 export function spawnOnThread(plan: Uint8Array): Promise<{ pid: number; pidfd: number }> {
   spawner ??= new Spawner();
   return spawner.spawn(plan);
-}
-
-/** A driver that will spawn: keeps the threads for as long as any holds them. */
-export function holdSpawner(): void {
-  users++;
-}
-
-/**
- * A driver is done (every task it started has ended). When none is left the
- * threads are stopped — which would SIGKILL any child they cloned, so only
- * then — and the process may exit: a Bun worker that has cloned children is
- * not let go by unref alone.
- */
-export function releaseSpawner(): void {
-  users = Math.max(0, users - 1);
-  if (users > 0 || !spawner) return;
-  spawner.stop();
-  spawner = undefined;
 }

@@ -7,8 +7,6 @@
 import { type Span, SpanKind, SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { contextFromTraceparent, traceparentOf } from "./invocations.ts";
 
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-
 export class OtelHttpTracer {
   constructor(private readonly tracer: Tracer) {}
 
@@ -16,8 +14,8 @@ export class OtelHttpTracer {
     method: string,
     traceparent: string | null,
   ): { traceparent: string; end(route: string, status: number): void } {
-    const given = traceparent?.trim().toLowerCase();
-    const parent = contextFromTraceparent(given !== undefined && TRACEPARENT.test(given) ? given : undefined);
+    // A malformed caller header yields the root context: the span starts a new trace.
+    const parent = contextFromTraceparent(traceparent ?? undefined);
     const span: Span = this.tracer.startSpan(
       method,
       { kind: SpanKind.SERVER, attributes: { "http.request.method": method } },
