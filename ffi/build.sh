@@ -18,7 +18,9 @@ if newer "$out/libbunker.so"; then
   mv "$out/libbunker.so.tmp" "$out/libbunker.so"
 fi
 if newer "$out/bunker-init"; then
-  # Static: it runs inside the task's root, where the host's libc may not be.
-  "$cc" "${flags[@]}" -static -o "$out/bunker-init.tmp" "$here/init.c"
+  # Static and freestanding: it runs inside the task's root, where the host's
+  # libc may not be, and it starts in microseconds without one (see init.c).
+  "$cc" -O2 -g -Wall -Wextra -Werror -std=gnu11 -static -nostdlib -ffreestanding -fno-builtin \
+    -fno-stack-protector -fno-pie -no-pie -o "$out/bunker-init.tmp" "$here/init.c"
   mv "$out/bunker-init.tmp" "$out/bunker-init"
 fi

@@ -25,20 +25,27 @@
 /* Or-ed into an op code: a missing target (ENOENT) skips the step. */
 #define BK_OP_OPTIONAL 0x100
 
-/* The control socket (SOCK_SEQPACKET, fd 3 in bunker-init).
+/* The control socket (SOCK_SEQPACKET, fd 3 in bunker-init). Little-endian;
+ * str = u32 length, the bytes, NUL.
  *
- * server -> init: one request, with the task's stdin, stdout and stderr
- * attached as SCM_RIGHTS. Little-endian:
- *   u32 BK_REQ_MAGIC, u32 uid, u32 gid, u32 ngroups, u32 groups[ngroups],
+ * server -> init, first: the task's identity, no fds attached:
+ *   u32 BK_ID_MAGIC, u32 uid, u32 gid, u32 ngroups, u32 groups[ngroups],
  *   u64 caps[5] (effective, permitted, inheritable, bounding, ambient),
- *   u32 flags (BK_REQ_*), u32 nlimits, {u32 resource, u64 soft, u64 hard}[nlimits],
- *   str cwd, str path, u32 argc, str argv[argc], u32 envc, str envp[envc]
- *   where str = u32 length, the bytes, NUL.
- * A zygote (pool) waits for it; a cold start sends it right after the clone.
+ *   u32 flags (BK_REQ_NO_NEW_PRIVS), u32 nlimits,
+ *   {u32 resource, u64 soft, u64 hard}[nlimits]
+ * The server sends it with the clone, so init forks the task's process and
+ * that process takes the identity while the slot waits (a pool's zygote).
  *
- * init -> server: records of 16 bytes: int32 kind, int32 step, int64 value.
+ * server -> the task's process, second: the exec request, with the task's
+ * stdin, stdout and stderr attached as SCM_RIGHTS:
+ *   u32 BK_REQ_MAGIC, u32 flags (BK_REQ_TTY), str cwd, str path,
+ *   u32 argc, str argv[argc], u32 envc, str envp[envc]
+ *
+ * init -> server: records of 16 bytes: int32 kind, int32 step, int64 value;
+ * the end of the task comes as one message of several records.
  * EOF on the socket means bunker-init has exited. */
-#define BK_REQ_MAGIC 0x424b5231u /* "BKR1" */
+#define BK_ID_MAGIC 0x424b4931u  /* "BKI1" */
+#define BK_REQ_MAGIC 0x424b5232u /* "BKR2" */
 #define BK_REQ_NO_NEW_PRIVS 0x1
 #define BK_REQ_TTY 0x2 /* stdin is a terminal: make it the controlling tty of the new session */
 #define BK_REQ_MAX (1024 * 1024)
@@ -48,7 +55,7 @@
 #define BK_REC_MAXRSS 3       /* value = largest RSS among the task's reaped processes, KiB */
 #define BK_REC_UTIME 4        /* value = user CPU of the task's reaped processes, microseconds */
 #define BK_REC_STIME 5        /* value = system CPU of the task's reaped processes, microseconds */
-#define BK_REC_STARTED 6      /* value = the main process's pid as init sees it; exec follows */
+#define BK_REC_STARTED 6      /* value = the main process's pid as init sees it; it waits for the exec request */
 
 /* Steps that are not plan ops. */
 #define BK_STEP_PDEATHSIG 1000

@@ -383,7 +383,8 @@ int bk_socketpair(int32_t *out) {
   return 0;
 }
 
-/* Sends one request datagram with three fds (the task's stdio) attached. */
+/* Sends one message datagram, with three fds (the task's stdio) attached
+ * unless fds is NULL. */
 int bk_send_request(int32_t sock, const uint8_t *buf, uint32_t len, const int32_t *fds) {
   struct iovec iov = {(void *)buf, len};
   union {
@@ -394,13 +395,15 @@ int bk_send_request(int32_t sock, const uint8_t *buf, uint32_t len, const int32_
   struct msghdr msg = {0};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = ctl.buf;
-  msg.msg_controllen = sizeof ctl.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(3 * sizeof(int));
-  memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
+  if (fds) {
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = sizeof ctl.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, 3 * sizeof(int));
+  }
   ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
   if (n < 0) return -errno;
   return n == (ssize_t)len ? 0 : -EMSGSIZE;

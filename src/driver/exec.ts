@@ -38,7 +38,7 @@ import {
   O_RDONLY,
   O_RDWR,
 } from "../sys/protocol.ts";
-import type { CapabilitySets, TaskRequest } from "../sys/request.ts";
+import type { CapabilitySets, ExecRequest, TaskIdentity } from "../sys/request.ts";
 import type {
   Driver,
   ExecOptions,
@@ -468,19 +468,22 @@ async function execInto(
     steps.push({ code: BK_OP_CHROOT, num: 0, args: [slot.dir.root], what: "chroot", path: slot.dir.root });
   let child: Child;
   try {
-    child = await startChild({
-      cloneFlags: 0,
-      cgroupFd,
-      initFd: shared.initFd,
-      stdio: [shared.devNull, shared.devNull, shared.devNull],
-      steps,
-      argv: ["bunker-init"],
-      envp: [],
-    });
+    child = await startChild(
+      {
+        cloneFlags: 0,
+        cgroupFd,
+        initFd: shared.initFd,
+        stdio: [shared.devNull, shared.devNull, shared.devNull],
+        steps,
+        argv: ["bunker-init"],
+        envp: [],
+      },
+      identityOf(slot),
+    );
   } finally {
     if (cgroupFd >= 0) closeFd(cgroupFd);
   }
-  const request: TaskRequest = {
+  const request: ExecRequest = {
     ...requestOf(slot, { ...spec, command, args, env: { ...spec.env, ...opts.env } }),
     path: exe.taskPath,
     tty: opts.tty === true,
@@ -510,7 +513,7 @@ function sessionOf(
   };
 }
 
-function pipeSession(child: Child, request: TaskRequest): ExecSession {
+function pipeSession(child: Child, request: ExecRequest): ExecSession {
   const io = makeStdio(["pipe", "pipe", "pipe"], -1);
   try {
     child.launch(request, io.child);
@@ -521,7 +524,7 @@ function pipeSession(child: Child, request: TaskRequest): ExecSession {
 }
 
 /** A terminal from the task's own devpts instance, so it is /dev/pts/N inside the task. */
-function ttySession(slot: Slot, child: Child, request: TaskRequest, opts: ExecOptions): ExecSession {
+function ttySession(slot: Slot, child: Child, request: ExecRequest, opts: ExecOptions): ExecSession {
   const [master, peer] = openPty(`/proc/${slot.child.pid}/root/dev/pts/ptmx`);
   try {
     setWinsize(master, opts.cols ?? 80, opts.rows ?? 24);
@@ -592,9 +595,8 @@ function killQuietly(pid: number, signal: number): void {
   }
 }
 
-function requestOf(slot: Slot, spec: TaskSpec & { meta?: Record<string, string> }): TaskRequest {
-  const env = taskEnv(spec, slot.user, slot.id);
-  const args = interpolateArgs(spec.args, env, spec.meta ?? {}, {});
+/** Who the task runs as: fixed by the slot, taken by the task's process before it is launched. */
+function identityOf(slot: { user: ResolvedUser; caps: CapabilitySets }): TaskIdentity {
   return {
     uid: slot.user.uid,
     gid: slot.user.gid,
@@ -602,6 +604,13 @@ function requestOf(slot: Slot, spec: TaskSpec & { meta?: Record<string, string> 
     caps: slot.caps,
     noNewPrivs: true,
     rlimits: [],
+  };
+}
+
+function requestOf(slot: Slot, spec: TaskSpec & { meta?: Record<string, string> }): ExecRequest {
+  const env = taskEnv(spec, slot.user, slot.id);
+  const args = interpolateArgs(spec.args, env, spec.meta ?? {}, {});
+  return {
     cwd: slot.spec.workDir ?? "/",
     path: slot.execPath,
     argv: [spec.command, ...args],
@@ -755,7 +764,7 @@ export class ExecDriver implements Driver {
       };
       let child: Child;
       try {
-        child = await startChild(plan);
+        child = await startChild(plan, identityOf({ user, caps }));
       } finally {
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);

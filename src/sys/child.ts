@@ -1,7 +1,9 @@
 /**
- * A child started from a SpawnPlan: bunker-init in the task's namespaces,
- * root and cgroup, waiting for its TaskRequest on the control socket (a
- * "zygote"). launch() sends the request; the task runs; records come back.
+ * A child started from a SpawnPlan and the task's identity: bunker-init in
+ * the task's namespaces, root and cgroup, and under it the task's process,
+ * already in the task's credentials, waiting for its exec request on the
+ * control socket (a "zygote"). launch() sends the request; the task runs;
+ * records come back.
  *
  * The socket is read as a Bun stream (epoll, never blocking the event loop).
  * `exited` resolves as soon as the EXITED record arrives — the caller learns
@@ -12,7 +14,7 @@
 
 import { ECONNRESET, EPIPE, ESRCH, errnoName, errnoText } from "./errno.ts";
 import { SysError } from "./error.ts";
-import { closeFd, pidfdSignal, sendRequest, socketPair, waitPid } from "./native.ts";
+import { closeFd, pidfdSignal, sendMessage, socketPair, waitPid } from "./native.ts";
 import { encodePlan, type SpawnPlan } from "./plan.ts";
 import {
   BK_REC_EXITED,
@@ -23,7 +25,7 @@ import {
   BK_STEP_EXEC,
   STEP_NAMES,
 } from "./protocol.ts";
-import { encodeRequest, type TaskRequest } from "./request.ts";
+import { type ExecRequest, encodeExec, encodeIdentity, type TaskIdentity } from "./request.ts";
 import { spawnOnThread } from "./spawner.ts";
 
 export interface SetupFailure {
@@ -50,8 +52,8 @@ export interface Child {
   readonly pid: number;
   /** The pidfd, for setns into this child's namespaces (alloc exec); -1 once reaped. */
   readonly nsFd: number;
-  /** Sends the task request with the task's stdio; the caller closes its copies of the fds afterwards. */
-  launch(request: TaskRequest, stdio: readonly [number, number, number]): void;
+  /** Sends the exec request with the task's stdio; the caller closes its copies of the fds afterwards. */
+  launch(request: ExecRequest, stdio: readonly [number, number, number]): void;
   readonly exited: Promise<ChildExit>;
   /** Resolves once the pid is reaped and the pidfd closed. */
   readonly reaped: Promise<void>;
@@ -122,10 +124,10 @@ class ZygoteChild implements Child {
     return this.pidfdOpen ? this.pidfd : -1;
   }
 
-  launch(request: TaskRequest, stdio: readonly [number, number, number]): void {
+  launch(request: ExecRequest, stdio: readonly [number, number, number]): void {
     this.execPath = request.path;
     try {
-      sendRequest(this.socket, encodeRequest(request), stdio);
+      sendMessage(this.socket, encodeExec(request), stdio);
     } catch (err) {
       // The child is already gone (a setup step failed, or it was killed): the
       // records and the reap say why, and `exited` carries it to the caller.
@@ -226,13 +228,16 @@ class ZygoteChild implements Child {
 }
 
 /**
- * Starts a child from a plan on a spawn thread (see spawner.ts). The fds the
- * plan names must stay open until this resolves; the caller closes them after.
+ * Starts a child from a plan on a spawn thread (see spawner.ts). The identity
+ * is queued on the socket before the clone, so bunker-init forks the task's
+ * process as soon as it runs. The fds the plan names must stay open until
+ * this resolves; the caller closes them after.
  */
-export async function startChild(plan: SpawnPlan): Promise<Child> {
+export async function startChild(plan: SpawnPlan, identity: TaskIdentity): Promise<Child> {
   const [server, child] = socketPair();
   let spawned: { pid: number; pidfd: number };
   try {
+    sendMessage(server, encodeIdentity(identity));
     spawned = await spawnOnThread(encodePlan(plan, child));
   } catch (err) {
     closeFd(server);

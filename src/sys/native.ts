@@ -100,15 +100,15 @@ export function socketPair(): [number, number] {
   return [out[0]!, out[1]!];
 }
 
-/** Sends one request datagram with the task's three stdio fds attached. */
-export function sendRequest(
+/** Sends one message datagram, with the task's three stdio fds attached when given. */
+export function sendMessage(
   sock: number,
-  request: Uint8Array,
-  stdio: readonly [number, number, number],
+  message: Uint8Array,
+  stdio?: readonly [number, number, number],
 ): void {
-  const fds = new Int32Array(stdio);
+  const fds = stdio ? new Int32Array(stdio) : null;
   check(
-    load().bk_send_request(sock, ptr(request), request.byteLength, ptr(fds)),
+    load().bk_send_request(sock, ptr(message), message.byteLength, fds && ptr(fds)),
     "sendmsg",
     "control socket",
   );

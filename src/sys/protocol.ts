@@ -21,7 +21,8 @@ export const BK_OP_LOOPBACK_UP = 14;
 /** Or-ed into an op code: a missing target (ENOENT) skips the step. */
 export const BK_OP_OPTIONAL = 0x100;
 
-export const BK_REQ_MAGIC = 0x424b5231;
+export const BK_ID_MAGIC = 0x424b4931;
+export const BK_REQ_MAGIC = 0x424b5232;
 export const BK_REQ_NO_NEW_PRIVS = 0x1;
 export const BK_REQ_TTY = 0x2;
 export const BK_REQ_MAX = 1024 * 1024;
