@@ -288,6 +288,8 @@ export interface LaunchOptions extends StartOptions {
 
 export interface PreparedTask {
   readonly id: string;
+  /** Host pid of the slot's bunker-init. */
+  readonly pid: number;
   /** False when the slot died while it waited (its zygote was killed). */
   readonly alive: boolean;
   /** When the slot became ready (performance.now()). */
@@ -797,6 +799,7 @@ export class ExecDriver implements Driver {
     };
     return {
       id: slot.id,
+      pid: slot.child.pid,
       get alive() {
         return !used && slot.child.alive;
       },

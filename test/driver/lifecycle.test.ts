@@ -415,6 +415,61 @@ describe.skipIf(!isRoot)("task lifecycle (real tasks, as root)", () => {
     );
   });
 
+  describe("a prepared slot", () => {
+    /** /proc/<pid>/status fields of bunker-init's only child: the task's process, waiting. */
+    function waitingProcess(initPid: number): Record<string, string> {
+      const child = readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim();
+      expect(child).toMatch(/^\d+$/);
+      const status = readFileSync(`/proc/${child}/status`, "utf8");
+      return Object.fromEntries(status.split("\n").map((l) => l.split(/:\s*/, 2) as [string, string]));
+    }
+
+    test(
+      "before launch its task process already runs as the task's user and caps, every signal blocked",
+      async () => {
+        const prepared = await driver.prepare(spec(sh("exit 0")));
+        started.push(prepared.id);
+        // The identity is taken right after the clone; give the fork a moment.
+        let status: Record<string, string> = {};
+        expect(
+          await poll(() => {
+            try {
+              status = waitingProcess(prepared.pid);
+            } catch {
+              return false;
+            }
+            return status.Uid?.startsWith("65534") === true;
+          }),
+        ).toBe(true);
+        expect(status.Gid).toMatch(/^65534\s/);
+        expect(status.CapEff).toBe("0000000000000000");
+        expect(status.CapPrm).toBe("0000000000000000");
+        expect(status.NoNewPrivs).toBe("1");
+        // SIGKILL and SIGSTOP cannot be blocked; everything else is, until exec.
+        expect(BigInt(`0x${status.SigBlk}`) | (1n << 8n) | (1n << 18n)).toBe(0xffffffffffffffffn);
+        const handle = prepared.launch({ stdout: "pipe", stderr: "pipe" });
+        void new Response(handle.stdout).text();
+        void new Response(handle.stderr).text();
+        expect(await handle.wait()).toMatchObject({ reason: "exited", exitCode: 0 });
+      },
+      TIMEOUT,
+    );
+
+    test(
+      "a signal sent the moment it is launched is not lost",
+      async () => {
+        const prepared = await driver.prepare(spec(sh("sleep 30")));
+        started.push(prepared.id);
+        const handle = prepared.launch({ stdout: "pipe", stderr: "pipe" });
+        handle.signal("SIGTERM");
+        void new Response(handle.stdout).text();
+        void new Response(handle.stderr).text();
+        expect(await handle.wait()).toMatchObject({ reason: "signaled", exitCode: 143, signal: 15 });
+      },
+      TIMEOUT,
+    );
+  });
+
   describe("stdio", () => {
     test(
       "stdin pipe round trip through cat",
