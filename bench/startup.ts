@@ -8,8 +8,11 @@
  *
  * Launchers run interleaved in rounds (A B C D A B C D ...) so machine noise
  * hits them alike. Sequential latency gives p50/p90/p95/p99 and a log-bucket
- * histogram; throughput is measured with 1, 2 and 8 starts in flight, in
- * interleaved chunks. Needs root (Bunker's driver and unshare's namespaces).
+ * histogram; between samples the work a start leaves behind (Bunker's
+ * teardown and pool refill) is waited for untimed, so it never lands in the
+ * next launcher's sample. Throughput is measured with 1, 2 and 8 starts in
+ * flight, in interleaved chunks, and includes that work: a chunk ends when
+ * its teardowns and refills are done. Needs root (Bunker's driver and unshare's namespaces).
  * Installs bubblewrap and crun with apt-get when missing; a peer that cannot
  * run is skipped with a note. Writes bench/results/startup.json, startup.md
  * and startup.svg.
@@ -51,6 +54,12 @@ interface Launcher {
   command: string;
   /** One start of /bin/true to its exit; throws when the start did not succeed. */
   once(): Promise<void>;
+  /**
+   * Waits for the work a start leaves behind (Bunker: teardown of the ended
+   * task, refill of the pool). Latency samples wait for it untimed, so one
+   * launcher's leftovers never land in another's sample; throughput includes it.
+   */
+  settle?(): Promise<void>;
 }
 
 async function spawnOk(argv: string[]): Promise<void> {
@@ -101,6 +110,10 @@ if (!isRoot) {
         if (outcome.exitCode !== 0) throw new Error(`bunker: ${outcome.reason} ${outcome.error ?? ""}`);
         if (!handle.warm) warmMisses++;
       },
+      settle: async () => {
+        await driver.drain();
+        await pool.settled();
+      },
     });
     launchers.push({
       name: "Bunker cold",
@@ -110,6 +123,7 @@ if (!isRoot) {
         const outcome = await handle.wait();
         if (outcome.exitCode !== 0) throw new Error(`bunker: ${outcome.reason} ${outcome.error ?? ""}`);
       },
+      settle: () => driver.drain(),
     });
     cleanupBunker = async () => {
       await pool.close();
@@ -269,6 +283,7 @@ async function concurrent(l: Launcher, count: number, width: number): Promise<nu
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: width }, worker));
+  await l.settle?.();
   return performance.now() - t0;
 }
 
@@ -284,7 +299,10 @@ try {
 
   console.log(`sequential: ${runs} rounds, interleaved`);
   for (let i = 0; i < runs; i++) {
-    for (const l of launchers) latencies.get(l.name)!.push(await timed(l));
+    for (const l of launchers) {
+      latencies.get(l.name)!.push(await timed(l));
+      await l.settle?.();
+    }
   }
 
   for (const width of CONCURRENCIES) {
@@ -388,6 +406,8 @@ const md = [
   "# Isolated start-up of /bin/true",
   "",
   `${result.date}, commit ${result.commit}, ${runs} interleaved runs per launcher (${warmup} warm-up).`,
+  "Latency: one start at a time, the machine otherwise idle (Bunker's teardown and pool refill are",
+  "awaited between samples, untimed). Throughput: starts/s including that teardown and refill.",
   "",
   `| ${header.join(" | ")} |`,
   `|${header.map(() => "---").join("|")}|`,

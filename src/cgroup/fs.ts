@@ -9,6 +9,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   rmdirSync,
   writeSync,
 } from "node:fs";
@@ -71,22 +72,13 @@ export function readFile(path: string): string {
 
 /** A single-number file such as pids.current; undefined when absent or "max". */
 export function readNumber(path: string): number | undefined {
-  const text = readFileOrNull(path)?.trim();
-  if (text === undefined || text === "" || text === "max") return undefined;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : undefined;
+  return parseNumber(readFileOrNull(path));
 }
 
 /** "key value" lines (memory.stat, cpu.stat, memory.events, memory.oom_control); null when absent. */
 export function readKeyed(path: string): Map<string, number> | null {
   const text = readFileOrNull(path);
-  if (text === null) return null;
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const [key, value] = line.trim().split(/\s+/);
-    if (key !== undefined && value !== undefined) out.set(key, Number(value));
-  }
-  return out;
+  return text === null ? null : parseKeyed(text);
 }
 
 /** mkdir; returns false when it already existed (parents are shared, so that is normal for them). */
@@ -126,4 +118,64 @@ export function compact<K extends string>(o: Record<K, number | undefined>): Par
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<
     Record<K, number>
   >;
+}
+
+/**
+ * A cgroup file kept open to be read again and again (pread at 0 makes the
+ * kernel render it afresh): what a task's end reads costs no path walk.
+ */
+export class OpenFile {
+  #fd: number | null;
+  static readonly #buf = Buffer.alloc(4096);
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+  ) {
+    this.#fd = fd;
+  }
+
+  /** Null when the file does not exist (a controller this kernel lacks). */
+  static open(path: string): OpenFile | null {
+    try {
+      return new OpenFile(path, openSync(path, fsc.O_RDONLY));
+    } catch (err) {
+      if (errnoOf(err) === "ENOENT" || errnoOf(err) === "ENODEV") return null;
+      throw fail("open", path, err);
+    }
+  }
+
+  read(): string | null {
+    if (this.#fd === null) return null;
+    try {
+      const n = readSync(this.#fd, OpenFile.#buf, 0, OpenFile.#buf.length, 0);
+      return OpenFile.#buf.toString("utf8", 0, n);
+    } catch (err) {
+      if (errnoOf(err) === "ENODEV") return null; // the cgroup is gone
+      throw fail("read", this.path, err);
+    }
+  }
+
+  close(): void {
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
+  }
+}
+
+/** A single-number text such as pids.peak; undefined when empty or "max". */
+export function parseNumber(text: string | null | undefined): number | undefined {
+  const t = text?.trim();
+  if (t === undefined || t === "" || t === "max") return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** "key value" lines into a map. */
+export function parseKeyed(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key !== undefined && value !== undefined) out.set(key, Number(value));
+  }
+  return out;
 }

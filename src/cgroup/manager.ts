@@ -67,7 +67,9 @@ class Manager implements CgroupManager {
       rollback(created);
       throw err;
     }
-    return new CgroupTask(name, dirs);
+    const task = new CgroupTask(name, dirs);
+    task.watchPeaks();
+    return task;
   }
 
   open(name: string): TaskCgroup | null {

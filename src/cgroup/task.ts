@@ -4,10 +4,20 @@
  * on every layout; only limits and stats read different files.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { CgroupError, errnoOf, readFileOrNull, readKeyed, readNumber, removeDir, writeFile } from "./fs.ts";
+import {
+  CgroupError,
+  errnoOf,
+  OpenFile,
+  parseKeyed,
+  parseNumber,
+  readFileOrNull,
+  readKeyed,
+  removeDir,
+  writeFile,
+} from "./fs.ts";
 import type { CgroupLayout, CgroupPeaks, CgroupStats, TaskCgroup } from "./types.ts";
-import { type V1Dirs, v1OomKilled, v1Stats } from "./v1.ts";
-import { v2CpuStats, v2OomKilled, v2Stats } from "./v2.ts";
+import { type V1Dirs, v1Stats } from "./v1.ts";
+import { v2CpuStats, v2Stats } from "./v2.ts";
 
 export interface TaskDirs {
   layout: CgroupLayout;
@@ -52,11 +62,18 @@ function sigkill(pid: number): void {
   }
 }
 
+interface PeakFiles {
+  oom: OpenFile | null;
+  memory: OpenFile | null;
+  pids: OpenFile | null;
+}
+
 export class CgroupTask implements TaskCgroup {
   readonly name: string;
   readonly procsPaths: readonly string[];
   readonly unifiedDir: string | null;
   readonly #dirs: TaskDirs;
+  #peaks: PeakFiles | null = null;
 
   constructor(name: string, dirs: TaskDirs) {
     this.name = name;
@@ -82,24 +99,42 @@ export class CgroupTask implements TaskCgroup {
     return stats;
   }
 
-  peaks(): CgroupPeaks {
+  /**
+   * The files a task's end reads, opened once (at creation for a new task):
+   * the end of a task, on the invocation's path, then reads without a path walk.
+   */
+  #peakFiles(): PeakFiles {
+    if (this.#peaks) return this.#peaks;
     const { layout, v1, unified } = this.#dirs;
     const v2 = layout === "v2" && unified !== null;
     const memory = v2 ? unified : v1.get("memory");
     const pids = v2 ? unified : v1.get("pids");
+    this.#peaks = {
+      oom: memory ? OpenFile.open(`${memory}/${v2 ? "memory.events" : "memory.oom_control"}`) : null,
+      memory: memory ? OpenFile.open(`${memory}/${v2 ? "memory.peak" : "memory.max_usage_in_bytes"}`) : null,
+      pids: pids ? OpenFile.open(`${pids}/pids.peak`) : null,
+    };
+    return this.#peaks;
+  }
+
+  /** Opens the files peaks() reads, ahead of the task's end. */
+  watchPeaks(): void {
+    this.#peakFiles();
+  }
+
+  peaks(): CgroupPeaks {
+    const files = this.#peakFiles();
     const peaks: CgroupPeaks = { oomKilled: this.oomKilled() };
-    const memoryBytes = memory
-      ? readNumber(`${memory}/${v2 ? "memory.peak" : "memory.max_usage_in_bytes"}`)
-      : undefined;
-    const pidsPeak = pids ? readNumber(`${pids}/pids.peak`) : undefined;
+    const memoryBytes = parseNumber(files.memory?.read());
+    const pidsPeak = parseNumber(files.pids?.read());
     if (memoryBytes !== undefined) peaks.memoryBytes = memoryBytes;
     if (pidsPeak !== undefined) peaks.pids = pidsPeak;
     return peaks;
   }
 
   oomKilled(): boolean {
-    const { layout, v1, unified } = this.#dirs;
-    return layout === "v2" && unified !== null ? v2OomKilled(unified) : v1OomKilled(v1);
+    const text = this.#peakFiles().oom?.read();
+    return (text ? (parseKeyed(text).get("oom_kill") ?? 0) : 0) > 0;
   }
 
   /**
@@ -131,6 +166,7 @@ export class CgroupTask implements TaskCgroup {
   }
 
   async remove(): Promise<void> {
+    if (this.#peaks) for (const f of Object.values(this.#peaks)) f?.close();
     if (this.pids().length > 0) await this.kill();
     for (const dir of hierarchyDirs(this.#dirs)) await removeTree(dir);
   }

@@ -111,10 +111,3 @@ export function v1Stats(dirs: V1Dirs): CgroupStats {
     pids: pidsStats(dirs.get("pids")),
   };
 }
-
-/** memory.oom_control's oom_kill counter (kernel 4.13+); false on kernels without it. */
-export function v1OomKilled(dirs: V1Dirs): boolean {
-  const dir = dirs.get("memory");
-  if (dir === undefined) return false;
-  return (readKeyed(`${dir}/memory.oom_control`)?.get("oom_kill") ?? 0) > 0;
-}

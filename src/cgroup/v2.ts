@@ -104,8 +104,3 @@ export function v2Stats(dir: string): CgroupStats {
     pids: pidsStats(dir),
   };
 }
-
-/** memory.events counts OOM kills in this cgroup and below. */
-export function v2OomKilled(dir: string): boolean {
-  return (readKeyed(`${dir}/memory.events`)?.get("oom_kill") ?? 0) > 0;
-}

@@ -72,6 +72,7 @@ export function slotKey(spec: TaskSpec): string {
 
 export class WarmPool implements Driver {
   private readonly entries = new Map<string, Entry>();
+  private readonly filling = new Set<Promise<void>>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   private closed = false;
 
@@ -196,9 +197,18 @@ export class WarmPool implements Driver {
     if (e.failures >= 3) return;
     while (e.ready.length + e.preparing < this.target(e) && this.size() < this.opts.globalMax) {
       e.preparing++;
-      // Off the caller's path: the clone blocks the event loop for its setup.
-      setImmediate(() => void this.prepareOne(key, e));
+      // Off the caller's path, after the current turn of the event loop.
+      const done: Promise<void> = new Promise((resolve) => {
+        setImmediate(() => void this.prepareOne(key, e).finally(resolve));
+      });
+      this.filling.add(done);
+      void done.finally(() => this.filling.delete(done));
     }
+  }
+
+  /** Resolves when no slot is being prepared (benchmarks wait for it between samples). */
+  async settled(): Promise<void> {
+    while (this.filling.size > 0) await Promise.all([...this.filling]);
   }
 
   private async prepareOne(key: string, e: Entry): Promise<void> {

@@ -51,6 +51,18 @@ describe("warm pool", () => {
     expect(p.stats()["warm-a"]).toMatchObject({ warmStarts: 1, coldStarts: 1 });
   }, 20_000);
 
+  test("settled() resolves once the refill after a start has landed", async () => {
+    const p = pool({ min: 2, max: 2 });
+    const spec = task("warm-settle", "true");
+    p.warm(spec);
+    await p.settled();
+    expect(p.stats()["warm-settle"]).toMatchObject({ ready: 2, preparing: 0 });
+    const h = await p.start(spec);
+    await h.wait();
+    await p.settled();
+    expect(p.stats()["warm-settle"]).toMatchObject({ ready: 2, preparing: 0, warmStarts: 1 });
+  }, 20_000);
+
   test("per-invocation env and args reach a warm slot", async () => {
     const p = pool();
     p.warm(task("warm-env", "echo $GREETING $0", { GREETING: "unused" }));
