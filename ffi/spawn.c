@@ -161,8 +161,10 @@ static int run_op(const struct op *op) {
       /* Bind mounts ignore MS_RDONLY on the first call: read-only needs a remount. */
       return mount(NULL, op->s[0], NULL, MS_REMOUNT | MS_BIND | op->num, NULL) ? -errno : 0;
     case BK_OP_MKDIR:
-      if (mkdir(op->s[0], op->num) && errno != EEXIST) return -errno;
-      return chmod(op->s[0], op->num) ? -errno : 0; /* umask must not change the mode */
+      /* The child runs with umask 0 (child_main), so a new directory has its mode. */
+      if (mkdir(op->s[0], op->num) == 0) return 0;
+      if (errno != EEXIST) return -errno;
+      return chmod(op->s[0], op->num) ? -errno : 0;
     case BK_OP_TOUCH: {
       int fd = open(op->s[0], O_WRONLY | O_CREAT | O_CLOEXEC, op->num);
       if (fd < 0) return -errno;
@@ -195,7 +197,8 @@ static int run_op(const struct op *op) {
         if (*c < '0' || *c > '9') return -EINVAL;
         dev = dev * 10 + (unsigned long long)(*c - '0');
       }
-      if (mknod(op->s[0], op->num, (dev_t)dev) && errno != EEXIST) return -errno;
+      if (mknod(op->s[0], op->num, (dev_t)dev) == 0) return 0;
+      if (errno != EEXIST) return -errno;
       return chmod(op->s[0], op->num & 07777) ? -errno : 0;
     }
     case BK_OP_SETNS: {
@@ -255,6 +258,10 @@ static int child_main(void *arg) {
     report(status, BK_REC_SETUP_FAILED, BK_STEP_PDEATHSIG, errno);
     _exit(BK_EXIT_SETUP);
   }
+  /* Modes in the plan are exact: no chmod after each mkdir/mknod. The umask is
+   * this child's own (no CLONE_FS), and bunker-init and the task get the
+   * server's back below. */
+  mode_t umask_before = umask(0);
   for (uint32_t i = 0; i < pl->nops; i++) {
     int err = run_op(&pl->ops[i]);
     /* Optional steps (masks of /proc files a kernel may not have) skip ENOENT. */
@@ -264,6 +271,7 @@ static int child_main(void *arg) {
       _exit(BK_EXIT_SETUP);
     }
   }
+  umask(umask_before);
   int err = place_fds(pl);
   if (err) {
     report(pl->status_fd, BK_REC_SETUP_FAILED, BK_STEP_FDS, -err);

@@ -137,6 +137,7 @@ export function networkPlan(
     });
   }
   early.push({ code: BK_OP_LOOPBACK_UP, num: 0, args: [], what: "bring up loopback", path: "lo" });
+  mkdirSync(opts.privateDir, { mode: 0o700 });
   writeFileSync(`${opts.privateDir}/resolv.conf`, resolvConf(spec));
   writeFileSync(`${opts.privateDir}/hosts`, hostsFile(opts.hostname));
   const files: PlanStep[] = [];

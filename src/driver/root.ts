@@ -218,16 +218,19 @@ function rootPropagation(l: RootLayout): number {
 }
 
 function secrets(s: Steps, l: RootLayout, made: Set<string>) {
-  // private/ holds files Bunker generated for the task (bound elsewhere already); the task gets it empty.
-  s.mkdirs("/private", made);
-  s.mount(
-    "tmpfs",
-    s.at("/private"),
-    "tmpfs",
-    MS_NOSUID | MS_NODEV | MS_NOEXEC,
-    "size=1m,mode=0700",
-    "mount private tmpfs on",
-  );
+  // private/ holds files Bunker generated for the task (bound over /etc already); the task
+  // gets it empty. Only network modes other than host generate any.
+  if ((l.overEtc ?? []).length > 0) {
+    s.mkdirs("/private", made);
+    s.mount(
+      "tmpfs",
+      s.at("/private"),
+      "tmpfs",
+      MS_NOSUID | MS_NODEV | MS_NOEXEC,
+      "size=1m,mode=0700",
+      "mount private tmpfs on",
+    );
+  }
   s.mkdirs("/secrets", made);
   s.mount(
     "tmpfs",

@@ -25,7 +25,7 @@ export interface TaskDir {
 export function createTaskDir(tasksDir: string, id: string, uid: number, gid: number): TaskDir {
   const root = `${tasksDir}/${id}`;
   mkdirSync(root, { mode: 0o755 });
-  for (const sub of ["local", "alloc", "alloc/logs", "alloc/tmp", "alloc/data", "tmp", "private"]) {
+  for (const sub of ["local", "alloc", "alloc/logs", "alloc/tmp", "alloc/data", "tmp"]) {
     mkdirSync(`${root}/${sub}`, { mode: 0o755 });
   }
   for (const owned of ["local", "alloc/data", "alloc/tmp", "alloc/logs"])

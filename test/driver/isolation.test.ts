@@ -219,6 +219,25 @@ describe.skipIf(!isRoot)("task isolation (real tasks, as root)", () => {
 
   describe("root filesystem", () => {
     test(
+      "modes are exact and the task gets the server's umask, not the zero one its root was built with",
+      async () => {
+        const r = await run(sh("umask; stat -c '%a %n' /tmp /secrets /dev /dev/shm /dev/null /local"));
+        const serverUmask = process.umask();
+        const [mask, ...modes] = r.out.trim().split("\n");
+        expect(Number.parseInt(mask ?? "", 8)).toBe(serverUmask);
+        expect(modes).toEqual([
+          "1777 /tmp",
+          "700 /secrets",
+          "755 /dev",
+          "1777 /dev/shm",
+          "666 /dev/null",
+          "755 /local",
+        ]);
+      },
+      TIMEOUT,
+    );
+
+    test(
       "the root holds the task dir layout and the chroot_env binds",
       async () => {
         const r = await run({ config: { command: "/bin/ls", args: ["-1a", "/"] } });

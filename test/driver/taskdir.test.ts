@@ -14,7 +14,7 @@ afterAll(() => {
 describe("task directories", () => {
   test("Nomad's layout, owned so the task user can write local/ and tmp/ is world-writable and sticky", () => {
     const dir = createTaskDir(base, "layout", 65534, 65534);
-    for (const sub of ["local", "alloc/logs", "alloc/tmp", "alloc/data", "tmp", "private"]) {
+    for (const sub of ["local", "alloc/logs", "alloc/tmp", "alloc/data", "tmp"]) {
       expect(existsSync(join(dir.root, sub))).toBe(true);
     }
     const st = Bun.spawnSync([
