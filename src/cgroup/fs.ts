@@ -5,6 +5,7 @@
  */
 import {
   closeSync,
+  existsSync,
   constants as fsc,
   mkdirSync,
   openSync,
@@ -178,4 +179,20 @@ export function parseKeyed(text: string): Map<string, number> {
     if (key !== undefined && value !== undefined) out.set(key, Number(value));
   }
   return out;
+}
+
+const filePresence = new Map<string, boolean>();
+
+/**
+ * Whether the kernel gives cgroups of this controller a file such as
+ * memory.memsw.limit_in_bytes (swap accounting): the same for every task, so
+ * asked of the first directory and remembered.
+ */
+export function kernelHasFile(dir: string, file: string): boolean {
+  let has = filePresence.get(file);
+  if (has === undefined) {
+    has = existsSync(`${dir}/${file}`);
+    filePresence.set(file, has);
+  }
+  return has;
 }

@@ -38,6 +38,8 @@ class Manager implements CgroupManager {
   readonly #info: CgroupLayoutInfo;
   readonly #parent: string;
   #hostCpu: HostCpu | undefined;
+  /** Parent shapes (hierarchies and v2 controllers) already made and enabled. */
+  readonly #readyParents = new Set<string>();
 
   constructor(layout: CgroupLayout, info: CgroupLayoutInfo, options: CgroupManagerOptions) {
     this.layout = layout;
@@ -51,11 +53,16 @@ class Manager implements CgroupManager {
     checkName(name);
     checkLimits(limits);
     const dirs = this.#taskDirs(name, this.#controllersFor(limits));
-    this.#prepareParents(dirs, limits);
+    // Parents are made once per shape, not per task; one removed behind our back
+    // (an operator's rmdir) fails the first mkdir, and is made again then.
+    const shape = this.#parentShape(dirs, limits);
+    const cached = this.#readyParents.has(shape);
+    if (!cached) this.#prepareParents(dirs, limits);
+    this.#readyParents.add(shape);
     const created: string[] = [];
     try {
       for (const dir of hierarchyDirs(dirs)) {
-        if (!makeDir(dir)) {
+        if (!this.#makeTaskDir(dir, cached && created.length === 0, dirs, limits)) {
           throw new CgroupError(
             `mkdir ${dir}: EEXIST (a cgroup of that name exists; remove or reconcile it)`,
           );
@@ -151,6 +158,24 @@ class Manager implements CgroupManager {
     for (const ctrl of controllers) v1.set(ctrl, `${parents.get(ctrl)}/${name}`);
     const unifiedParent = this.#unifiedParent();
     return { layout: this.layout, v1, unified: unifiedParent === null ? null : `${unifiedParent}/${name}` };
+  }
+
+  #parentShape(dirs: TaskDirs, limits: CgroupLimits): string {
+    const v2 = this.layout === "v2" ? neededControllers(limits).join(",") : "";
+    return `${[...dirs.v1.keys()].join(",")}|${v2}`;
+  }
+
+  /** mkdir of a task's directory; with `retry`, a missing parent is made again and it is tried once more. */
+  #makeTaskDir(dir: string, retry: boolean, dirs: TaskDirs, limits: CgroupLimits): boolean {
+    try {
+      return makeDir(dir);
+    } catch (err) {
+      if (!retry) throw err;
+      this.#readyParents.clear();
+      this.#prepareParents(dirs, limits);
+      this.#readyParents.add(this.#parentShape(dirs, limits));
+      return makeDir(dir);
+    }
   }
 
   #prepareParents(dirs: TaskDirs, limits: CgroupLimits): void {

@@ -3,9 +3,8 @@
  * each. One function per controller, each returning early when its limit is
  * unset, in the spirit of nsjail's cgroup2.cc.
  */
-import { existsSync } from "node:fs";
 import { dirname } from "node:path";
-import { compact, makeDir, readFile, readKeyed, readNumber, writeFile } from "./fs.ts";
+import { compact, kernelHasFile, makeDir, readFile, readKeyed, readNumber, writeFile } from "./fs.ts";
 import { CFS_PERIOD_USEC, clampShares, type HostCpu, quotaUsec } from "./limits.ts";
 import type { CgroupLimits, CgroupStats } from "./types.ts";
 
@@ -45,7 +44,7 @@ function setMemory(dir: string | undefined, limits: CgroupLimits): void {
   writeFile(`${dir}/memory.limit_in_bytes`, String(limits.memoryBytes));
   // Without this the task could exceed its limit by swapping. memsw must be
   // >= the memory limit, hence after it; it exists only with swap accounting.
-  if (existsSync(`${dir}/memory.memsw.limit_in_bytes`)) {
+  if (kernelHasFile(dir, "memory.memsw.limit_in_bytes")) {
     writeFile(`${dir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes));
   }
 }

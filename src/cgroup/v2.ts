@@ -3,8 +3,7 @@
  * cgroup.subtree_control. Tasks live in leaves only (the no-internal-process
  * rule): the parent `bunker.slice` never holds a process itself.
  */
-import { existsSync } from "node:fs";
-import { compact, makeDir, readFile, readKeyed, readNumber, writeFile } from "./fs.ts";
+import { compact, kernelHasFile, makeDir, readFile, readKeyed, readNumber, writeFile } from "./fs.ts";
 import { CFS_PERIOD_USEC, type HostCpu, quotaUsec, sharesToWeight } from "./limits.ts";
 import type { CgroupLimits, CgroupStats } from "./types.ts";
 import { pidsStats } from "./v1.ts";
@@ -51,7 +50,7 @@ function setMemory(dir: string, limits: CgroupLimits): void {
   if (limits.memoryBytes === undefined) return;
   writeFile(`${dir}/memory.max`, String(limits.memoryBytes));
   // v2 accounts swap separately: without 0 here the task could swap past memory.max.
-  if (existsSync(`${dir}/memory.swap.max`)) {
+  if (kernelHasFile(dir, "memory.swap.max")) {
     writeFile(`${dir}/memory.swap.max`, "0");
   }
 }

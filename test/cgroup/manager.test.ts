@@ -228,6 +228,22 @@ describe.skipIf(!isRoot)(`cgroup manager on this host (${info.layout})`, () => {
     await cg.remove();
   });
 
+  test("parents are made once, and made again when removed behind the manager's back", async () => {
+    const own = testParent("reparent");
+    const m = manager(own);
+    try {
+      const first = m.create(uniqueName("re"), { cpuShares: 100 });
+      await first.remove();
+      // An operator (or another tool) removes the now empty parents.
+      for (const dir of parentDirs(own)) if (existsSync(dir)) rmdirSync(dir);
+      const second = m.create(uniqueName("re"), { cpuShares: 100 });
+      for (const path of second.procsPaths) expect(existsSync(path)).toBe(true);
+      await second.remove();
+    } finally {
+      await cleanup(m, own, []);
+    }
+  });
+
   test("the default manager is cached and uses the `bunker` parent", async () => {
     const a = cgroupManager();
     expect(cgroupManager()).toBe(a);
