@@ -165,6 +165,8 @@ static int run_op(const struct op *op) {
       if (mkdir(op->s[0], op->num) == 0) return 0;
       if (errno != EEXIST) return -errno;
       return chmod(op->s[0], op->num) ? -errno : 0;
+    case BK_OP_MKDIR_NEW:
+      return mkdir(op->s[0], op->num) ? -errno : 0;
     case BK_OP_TOUCH: {
       int fd = open(op->s[0], O_WRONLY | O_CREAT | O_CLOEXEC, op->num);
       if (fd < 0) return -errno;

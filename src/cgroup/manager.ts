@@ -4,12 +4,12 @@
  */
 import { existsSync, readdirSync, rmdirSync } from "node:fs";
 import { type CgroupLayoutInfo, cgroupProblem, detectCgroups } from "./detect.ts";
-import { CgroupError, errnoOf, makeDir } from "./fs.ts";
+import { CgroupError, errnoOf, makeDir, writeFile } from "./fs.ts";
 import { checkLimits, checkName, type HostCpu, readHostCpu } from "./limits.ts";
 import { CgroupTask, hierarchyDirs, type TaskDirs } from "./task.ts";
-import type { CgroupLayout, CgroupLimits, CgroupManager, TaskCgroup } from "./types.ts";
-import { applyV1Limits, prepareV1Parent } from "./v1.ts";
-import { applyV2Limits, neededControllers, prepareV2Parent } from "./v2.ts";
+import type { CgroupLayout, CgroupLimits, CgroupManager, CgroupPlan, TaskCgroup } from "./types.ts";
+import { prepareV1Parent, v1LimitWrites } from "./v1.ts";
+import { neededControllers, prepareV2Parent, v2LimitWrites } from "./v2.ts";
 
 export interface CgroupManagerOptions {
   /** Parent name: `<mount>/<parent>` per v1 hierarchy, `<parent>.slice` on cgroup2. Default "bunker". */
@@ -50,33 +50,85 @@ class Manager implements CgroupManager {
   }
 
   create(name: string, limits: CgroupLimits): TaskCgroup {
-    checkName(name);
-    checkLimits(limits);
-    const dirs = this.#taskDirs(name, this.#controllersFor(limits));
-    // Parents are made once per shape, not per task; one removed behind our back
-    // (an operator's rmdir) fails the first mkdir, and is made again then.
-    const shape = this.#parentShape(dirs, limits);
-    const cached = this.#readyParents.has(shape);
-    if (!cached) this.#prepareParents(dirs, limits);
-    this.#readyParents.add(shape);
+    const plan = this.plan(name, limits);
+    this.#run(plan, plan.mkdirs, plan.writes);
+    plan.cgroup.watchPeaks();
+    return plan.cgroup;
+  }
+
+  /**
+   * What must exist before the clone is made here: the cgroup2 directory (with
+   * its limits on v2), for clone3(CLONE_INTO_CGROUP), which places the child
+   * without a cgroup.procs write. The v1 directories, limits and joins come
+   * back as steps for the child, which runs them in C before anything else.
+   */
+  createForClone(name: string, limits: CgroupLimits): CgroupPlan {
+    const plan = this.plan(name, limits);
+    const unified = plan.cgroup.unifiedDir;
+    const now = (path: string) => unified !== null && (path === unified || path.startsWith(`${unified}/`));
+    this.#run(
+      plan,
+      plan.mkdirs.filter(now),
+      plan.writes.filter(([path]) => now(path)),
+    );
+    return {
+      ...plan,
+      mkdirs: plan.mkdirs.filter((dir) => !now(dir)),
+      writes: plan.writes.filter(([path]) => !now(path)),
+    };
+  }
+
+  /** Makes `mkdirs` and writes `writes` of a plan; on failure removes what it made. */
+  #run(plan: CgroupPlan, mkdirs: string[], writes: [string, string][]): void {
     const created: string[] = [];
     try {
-      for (const dir of hierarchyDirs(dirs)) {
-        if (!this.#makeTaskDir(dir, cached && created.length === 0, dirs, limits)) {
+      for (const dir of mkdirs) {
+        if (!this.#makeTaskDir(dir, plan.parentsCached && created.length === 0, plan)) {
           throw new CgroupError(
             `mkdir ${dir}: EEXIST (a cgroup of that name exists; remove or reconcile it)`,
           );
         }
         created.push(dir);
       }
-      this.#applyLimits(dirs, limits);
+      for (const [path, value] of writes) writeFile(path, value);
     } catch (err) {
       rollback(created);
       throw err;
     }
-    const task = new CgroupTask(name, dirs);
-    task.watchPeaks();
-    return task;
+  }
+
+  /**
+   * Validates the limits and makes the shared parents (once per shape; again
+   * if removed behind our back), then returns the task's directories and
+   * limit writes as data.
+   */
+  plan(name: string, limits: CgroupLimits): CgroupPlan {
+    checkName(name);
+    checkLimits(limits);
+    const dirs = this.#taskDirs(name, this.#controllersFor(limits));
+    const shape = this.#parentShape(dirs, limits);
+    const parentsCached = this.#readyParents.has(shape);
+    if (!parentsCached) this.#prepareParents(dirs, limits);
+    this.#readyParents.add(shape);
+    const hostCpu = (): HostCpu => {
+      this.#hostCpu ??= readHostCpu();
+      return this.#hostCpu;
+    };
+    const writes =
+      this.layout === "v2"
+        ? v2LimitWrites(dirs.unified!, limits, hostCpu)
+        : v1LimitWrites(dirs.v1, limits, hostCpu);
+    return {
+      cgroup: new CgroupTask(name, dirs),
+      mkdirs: hierarchyDirs(dirs),
+      writes,
+      parentsCached,
+      retry: () => {
+        this.#readyParents.clear();
+        this.#prepareParents(dirs, limits);
+        this.#readyParents.add(shape);
+      },
+    };
   }
 
   open(name: string): TaskCgroup | null {
@@ -166,14 +218,12 @@ class Manager implements CgroupManager {
   }
 
   /** mkdir of a task's directory; with `retry`, a missing parent is made again and it is tried once more. */
-  #makeTaskDir(dir: string, retry: boolean, dirs: TaskDirs, limits: CgroupLimits): boolean {
+  #makeTaskDir(dir: string, retry: boolean, plan: CgroupPlan): boolean {
     try {
       return makeDir(dir);
     } catch (err) {
       if (!retry) throw err;
-      this.#readyParents.clear();
-      this.#prepareParents(dirs, limits);
-      this.#readyParents.add(this.#parentShape(dirs, limits));
+      plan.retry();
       return makeDir(dir);
     }
   }
@@ -186,15 +236,6 @@ class Manager implements CgroupManager {
     // Hybrid: no controllers live on cgroup2, the directory is only for membership and kill.
     const controllers = this.layout === "v2" ? neededControllers(limits) : [];
     prepareV2Parent(this.#info.unified!, unifiedParent, controllers);
-  }
-
-  #applyLimits(dirs: TaskDirs, limits: CgroupLimits): void {
-    const hostCpu = (): HostCpu => {
-      this.#hostCpu ??= readHostCpu();
-      return this.#hostCpu;
-    };
-    if (this.layout === "v2") applyV2Limits(dirs.unified!, limits, hostCpu);
-    else applyV1Limits(dirs.v1, limits, hostCpu);
   }
 }
 

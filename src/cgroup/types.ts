@@ -76,6 +76,8 @@ export interface TaskCgroup {
   stats(): CgroupStats;
   /** Peak memory, peak pids and the OOM verdict, without the full stats() walk. */
   peaks(): CgroupPeaks;
+  /** Opens the files peaks() reads, once the directories exist, so the task's end needs no path walk. */
+  watchPeaks(): void;
   /** True when the kernel's OOM killer fired inside it; read after exit, not a notifier. */
   oomKilled(): boolean;
   /** SIGKILL every process, also ones forking meanwhile; resolves when it is empty. */
@@ -84,10 +86,29 @@ export interface TaskCgroup {
   remove(): Promise<void>;
 }
 
+/** A task's cgroup (or what is left of it to make): the directories to make and the limit files to write, in order. */
+export interface CgroupPlan {
+  cgroup: TaskCgroup;
+  mkdirs: string[];
+  /** [path, value] */
+  writes: [string, string][];
+  /** The parents were made by an earlier plan (so a failed mkdir may mean they were removed since). */
+  parentsCached: boolean;
+  /** Makes the parents again (after an mkdir found one missing). */
+  retry(): void;
+}
+
 export interface CgroupManager {
   readonly layout: CgroupLayout;
   /** Creates the task's cgroup with its limits; throws CgroupError (EEXIST when it exists). */
   create(name: string, limits: CgroupLimits): TaskCgroup;
+  /** The same cgroup as data: its directories and limit files, in order (see CgroupPlan). */
+  plan(name: string, limits: CgroupLimits): CgroupPlan;
+  /**
+   * Makes the cgroup2 part (for clone3's CLONE_INTO_CGROUP) now and returns
+   * the rest (v1 hierarchies) as steps for the task's first process.
+   */
+  createForClone(name: string, limits: CgroupLimits): CgroupPlan;
   /** The existing cgroup of that name (e.g. after a restart), or null. */
   open(name: string): TaskCgroup | null;
   /** Names of every task cgroup under the parent, in any hierarchy. */

@@ -28,45 +28,62 @@ function inheritCpuset(dir: string): void {
   }
 }
 
-export function applyV1Limits(dirs: V1Dirs, limits: CgroupLimits, hostCpu: () => HostCpu): void {
-  setMemory(dirs.get("memory"), limits);
-  setCpu(dirs.get("cpu"), limits, hostCpu);
-  setCpuset(dirs.get("cpuset"), limits);
-  setPids(dirs.get("pids"), limits);
+/** The limit files to write, in order, as [path, value]: pure, so a task's first process can write them. */
+export function v1LimitWrites(
+  dirs: V1Dirs,
+  limits: CgroupLimits,
+  hostCpu: () => HostCpu,
+): [string, string][] {
+  return [
+    ...memoryWrites(dirs.get("memory"), limits),
+    ...cpuWrites(dirs.get("cpu"), limits, hostCpu),
+    ...cpusetWrites(dirs.get("cpuset"), limits),
+    ...pidsWrites(dirs.get("pids"), limits),
+  ];
 }
 
-function setMemory(dir: string | undefined, limits: CgroupLimits): void {
-  if (dir === undefined) return;
+function memoryWrites(dir: string | undefined, limits: CgroupLimits): [string, string][] {
+  if (dir === undefined) return [];
+  const w: [string, string][] = [];
   if (limits.memoryReservationBytes !== undefined) {
-    writeFile(`${dir}/memory.soft_limit_in_bytes`, String(limits.memoryReservationBytes));
+    w.push([`${dir}/memory.soft_limit_in_bytes`, String(limits.memoryReservationBytes)]);
   }
-  if (limits.memoryBytes === undefined) return;
-  writeFile(`${dir}/memory.limit_in_bytes`, String(limits.memoryBytes));
+  if (limits.memoryBytes === undefined) return w;
+  w.push([`${dir}/memory.limit_in_bytes`, String(limits.memoryBytes)]);
   // Without this the task could exceed its limit by swapping. memsw must be
-  // >= the memory limit, hence after it; it exists only with swap accounting.
-  if (kernelHasFile(dir, "memory.memsw.limit_in_bytes")) {
-    writeFile(`${dir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes));
+  // >= the memory limit, hence after it; it exists only with swap accounting
+  // (asked of the parent: the task's directory may not exist yet).
+  if (kernelHasFile(dirname(dir), "memory.memsw.limit_in_bytes")) {
+    w.push([`${dir}/memory.memsw.limit_in_bytes`, String(limits.memoryBytes)]);
   }
+  return w;
 }
 
-function setCpu(dir: string | undefined, limits: CgroupLimits, hostCpu: () => HostCpu): void {
-  if (dir === undefined) return;
-  writeFile(`${dir}/cpu.shares`, String(clampShares(limits.cpuShares)));
-  if (limits.cpuQuotaMhz === undefined) return;
-  writeFile(`${dir}/cpu.cfs_period_us`, String(CFS_PERIOD_USEC));
-  writeFile(`${dir}/cpu.cfs_quota_us`, String(quotaUsec(limits.cpuQuotaMhz, hostCpu())));
+function cpuWrites(
+  dir: string | undefined,
+  limits: CgroupLimits,
+  hostCpu: () => HostCpu,
+): [string, string][] {
+  if (dir === undefined) return [];
+  const w: [string, string][] = [[`${dir}/cpu.shares`, String(clampShares(limits.cpuShares))]];
+  if (limits.cpuQuotaMhz === undefined) return w;
+  w.push([`${dir}/cpu.cfs_period_us`, String(CFS_PERIOD_USEC)]);
+  w.push([`${dir}/cpu.cfs_quota_us`, String(quotaUsec(limits.cpuQuotaMhz, hostCpu()))]);
+  return w;
 }
 
 /** mems first: the kernel refuses tasks while either list is empty. */
-function setCpuset(dir: string | undefined, limits: CgroupLimits): void {
-  if (dir === undefined || limits.cpus === undefined) return;
-  writeFile(`${dir}/cpuset.mems`, readFile(`${dirname(dir)}/cpuset.mems`).trim());
-  writeFile(`${dir}/cpuset.cpus`, limits.cpus);
+function cpusetWrites(dir: string | undefined, limits: CgroupLimits): [string, string][] {
+  if (dir === undefined || limits.cpus === undefined) return [];
+  return [
+    [`${dir}/cpuset.mems`, readFile(`${dirname(dir)}/cpuset.mems`).trim()],
+    [`${dir}/cpuset.cpus`, limits.cpus],
+  ];
 }
 
-function setPids(dir: string | undefined, limits: CgroupLimits): void {
-  if (dir === undefined || limits.pids === undefined) return;
-  writeFile(`${dir}/pids.max`, String(limits.pids));
+function pidsWrites(dir: string | undefined, limits: CgroupLimits): [string, string][] {
+  if (dir === undefined || limits.pids === undefined) return [];
+  return [[`${dir}/pids.max`, String(limits.pids)]];
 }
 
 const div = (n: number | undefined, by: number) => (n === undefined ? undefined : Math.round(n / by));

@@ -3,6 +3,7 @@
  * cgroup.subtree_control. Tasks live in leaves only (the no-internal-process
  * rule): the parent `bunker.slice` never holds a process itself.
  */
+import { dirname } from "node:path";
 import { compact, kernelHasFile, makeDir, readFile, readKeyed, readNumber, writeFile } from "./fs.ts";
 import { CFS_PERIOD_USEC, type HostCpu, quotaUsec, sharesToWeight } from "./limits.ts";
 import type { CgroupLimits, CgroupStats } from "./types.ts";
@@ -36,39 +37,25 @@ function enableControllers(dir: string, controllers: string[]): void {
   );
 }
 
-export function applyV2Limits(dir: string, limits: CgroupLimits, hostCpu: () => HostCpu): void {
-  setMemory(dir, limits);
-  setCpu(dir, limits, hostCpu);
-  setCpuset(dir, limits);
-  setPids(dir, limits);
-}
-
-function setMemory(dir: string, limits: CgroupLimits): void {
+/** The limit files to write, in order, as [path, value]: pure, so a task's first process can write them. */
+export function v2LimitWrites(dir: string, limits: CgroupLimits, hostCpu: () => HostCpu): [string, string][] {
+  const w: [string, string][] = [];
   if (limits.memoryReservationBytes !== undefined) {
-    writeFile(`${dir}/memory.low`, String(limits.memoryReservationBytes));
+    w.push([`${dir}/memory.low`, String(limits.memoryReservationBytes)]);
   }
-  if (limits.memoryBytes === undefined) return;
-  writeFile(`${dir}/memory.max`, String(limits.memoryBytes));
-  // v2 accounts swap separately: without 0 here the task could swap past memory.max.
-  if (kernelHasFile(dir, "memory.swap.max")) {
-    writeFile(`${dir}/memory.swap.max`, "0");
+  if (limits.memoryBytes !== undefined) {
+    w.push([`${dir}/memory.max`, String(limits.memoryBytes)]);
+    // v2 accounts swap separately: without 0 here the task could swap past memory.max.
+    // Asked of the parent (a non-root cgroup too): the task's directory may not exist yet.
+    if (kernelHasFile(dirname(dir), "memory.swap.max")) w.push([`${dir}/memory.swap.max`, "0"]);
   }
-}
-
-function setCpu(dir: string, limits: CgroupLimits, hostCpu: () => HostCpu): void {
-  writeFile(`${dir}/cpu.weight`, String(sharesToWeight(limits.cpuShares)));
-  if (limits.cpuQuotaMhz === undefined) return;
-  writeFile(`${dir}/cpu.max`, `${quotaUsec(limits.cpuQuotaMhz, hostCpu())} ${CFS_PERIOD_USEC}`);
-}
-
-function setCpuset(dir: string, limits: CgroupLimits): void {
-  if (limits.cpus === undefined) return;
-  writeFile(`${dir}/cpuset.cpus`, limits.cpus);
-}
-
-function setPids(dir: string, limits: CgroupLimits): void {
-  if (limits.pids === undefined) return;
-  writeFile(`${dir}/pids.max`, String(limits.pids));
+  w.push([`${dir}/cpu.weight`, String(sharesToWeight(limits.cpuShares))]);
+  if (limits.cpuQuotaMhz !== undefined) {
+    w.push([`${dir}/cpu.max`, `${quotaUsec(limits.cpuQuotaMhz, hostCpu())} ${CFS_PERIOD_USEC}`]);
+  }
+  if (limits.cpus !== undefined) w.push([`${dir}/cpuset.cpus`, limits.cpus]);
+  if (limits.pids !== undefined) w.push([`${dir}/pids.max`, String(limits.pids)]);
+  return w;
 }
 
 /**

@@ -19,7 +19,7 @@ import { cgroupManager, detectCgroups, joinPaths } from "../cgroup/index.ts";
 import { favorDynmods, type TuneResult } from "../cgroup/tune.ts";
 import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
 import { BunkerError } from "../errors.ts";
-import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
+import { type Child, type ChildExit, decodeWaitStatus, type SetupFailure, startChild } from "../sys/child.ts";
 import { EACCES, ENOENT, ENOEXEC } from "../sys/errno.ts";
 import { closeFd, INIT_PATH, killPid, openFd, openPty, pipe, setWinsize } from "../sys/native.ts";
 import type { PlanStep, SpawnPlan } from "../sys/plan.ts";
@@ -273,6 +273,8 @@ interface Slot {
   release: () => void;
   /** How commands resolve in this task's root (alloc exec uses it too). */
   lookup: LookupOptions;
+  /** Learns from a failed setup (a cgroup parent removed behind our back is made again). */
+  onSetupFailure: (failure: SetupFailure) => void;
 }
 
 /**
@@ -346,6 +348,7 @@ class ExecTask implements TaskHandle {
   private async finish(startedAt: number): Promise<Outcome> {
     const exit = await this.slot.child.exited;
     const wallMs = performance.now() - startedAt;
+    if (exit.setupFailure) this.slot.onSetupFailure(exit.setupFailure);
     clearTimeout(this.timer);
     this.finished = true;
     // A caller that never ended stdin must not leak the pipe.
@@ -734,7 +737,10 @@ export class ExecDriver implements Driver {
         hostname: spec.name,
         groupFd,
       });
-      const cgroup = this.cgroups.create(id, limitsOf(spec));
+      // The cgroup2 directory is made here, for CLONE_INTO_CGROUP (no cgroup.procs write, which
+      // costs an RCU grace period without favordynmods); the child makes the v1 ones, in C.
+      const cgroupPlan = this.cgroups.createForClone(id, limitsOf(spec));
+      const cgroup = cgroupPlan.cgroup;
       undo.unshift(() => cgroup.remove());
       const cgroupFd = cgroup.unifiedDir === null ? -1 : openFd(cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
       const plan: SpawnPlan = {
@@ -757,6 +763,7 @@ export class ExecDriver implements Driver {
           privatePid: spec.pidMode === "private",
           privateIpc: spec.ipcMode === "private",
           noPivotRoot: plugin.noPivotRoot,
+          cgroup: cgroupPlan,
           joinPaths: joinPaths(cgroup, cgroupFd >= 0),
           early: network.early,
           overEtc: network.files,
@@ -771,6 +778,7 @@ export class ExecDriver implements Driver {
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);
       }
+      cgroup.watchPeaks();
       const slot: Slot = {
         id,
         spec,
@@ -783,6 +791,9 @@ export class ExecDriver implements Driver {
         preparedAt,
         release,
         lookup,
+        onSetupFailure: (f) => {
+          if (f.errno === ENOENT && f.step < cgroupPlan.mkdirs.length) cgroupPlan.retry();
+        },
       };
       return this.preparedTask(slot);
     } catch (err) {

@@ -16,6 +16,7 @@ import {
   BK_OP_CHROOT,
   BK_OP_HOSTNAME,
   BK_OP_MKDIR,
+  BK_OP_MKDIR_NEW,
   BK_OP_MKNOD,
   BK_OP_MOUNT,
   BK_OP_OPTIONAL,
@@ -51,7 +52,9 @@ export interface RootLayout {
   privatePid: boolean;
   privateIpc: boolean;
   noPivotRoot: boolean;
-  /** cgroup.procs files to join before anything else (cgroup v1). */
+  /** What is left of the task's cgroup to make (v1), by the child first of all: directories, then limit files. */
+  cgroup?: { mkdirs: readonly string[]; writes: readonly (readonly [string, string])[] };
+  /** cgroup.procs files to join right after (v1; the cgroup2 one is joined by CLONE_INTO_CGROUP). */
   joinPaths: string[];
   /** Steps right after the cgroup joins (network: join a group's namespace, loopback up). */
   early?: readonly PlanStep[];
@@ -315,6 +318,18 @@ function procAndSys(s: Steps, made: Set<string>) {
 /** The full list of steps, from joining the cgroup to the switch of root. */
 export function rootSteps(l: RootLayout): PlanStep[] {
   const s = new Steps(l.taskDir);
+  for (const dir of l.cgroup?.mkdirs ?? []) {
+    s.list.push({ code: BK_OP_MKDIR_NEW, num: 0o755, args: [dir], what: "create cgroup", path: dir });
+  }
+  for (const [path, value] of l.cgroup?.writes ?? []) {
+    s.list.push({
+      code: BK_OP_WRITE,
+      num: 0,
+      args: [path, value],
+      what: `set cgroup limit ${value} in`,
+      path,
+    });
+  }
   for (const path of l.joinPaths) {
     s.list.push({ code: BK_OP_WRITE, num: 0, args: [path, "0"], what: "join cgroup", path });
   }

@@ -584,6 +584,34 @@ describe.skipIf(!isRoot)("task lifecycle (real tasks, as root)", () => {
       TIMEOUT,
     );
 
+    test.skipIf(!isRoot)(
+      "a cgroup parent removed while the driver runs is made again; a start that fails for it names the cgroup",
+      async () => {
+        expect((await run(sh("exit 0"))).outcome.reason).toBe("exited");
+        // Every task ended and was torn down: the parents are empty and can go.
+        await driver.drain();
+        // The v1 parents when the host has v1 hierarchies (the child makes v1 cgroups, so its
+        // mkdir finds out: that start fails, naming the cgroup); else the cgroup2 one (made by
+        // the server, which sees it gone and makes it again: that start works).
+        const parents = (names: string[]) =>
+          readdirSync("/sys/fs/cgroup")
+            .flatMap((mount) => names.map((name) => `/sys/fs/cgroup/${mount}/${name}`))
+            .filter((dir) => existsSync(dir));
+        const v1 = parents([cgroupParent]);
+        const gone = v1.length > 0 ? v1 : parents([`${cgroupParent}.slice`]);
+        expect(gone.length).toBeGreaterThan(0);
+        for (const dir of gone) rmdirSync(dir);
+        const first = await run(sh("exit 0"));
+        if (v1.length > 0) {
+          expect(first.outcome.reason).toBe("setup_failed");
+          expect(first.outcome.error).toContain("create cgroup");
+          expect(first.outcome.error).toContain("ENOENT");
+        } else expect(first.outcome).toMatchObject({ reason: "exited", exitCode: 0 });
+        expect((await run(sh("exit 0"))).outcome).toMatchObject({ reason: "exited", exitCode: 0 });
+      },
+      TIMEOUT,
+    );
+
     test(
       "a work_dir that does not exist fails in setup with the step named",
       async () => {
