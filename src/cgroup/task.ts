@@ -3,7 +3,7 @@
  * and/or one on the cgroup2 mount. Membership, kill and removal work the same
  * on every layout; only limits and stats read different files.
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmdirSync } from "node:fs";
 import {
   CgroupError,
   errnoOf,
@@ -46,12 +46,26 @@ export function joinPaths(cgroup: TaskCgroup, clonedIntoUnified: boolean): strin
 /** Up to ~5 s: SIGKILL is asynchronous, and a forking task refills the list between rounds. */
 const KILL_ROUNDS = 520;
 
+/** Processes in the cgroup and in any sub-cgroup the task made below it. */
 function readProcs(dir: string): number[] {
   const text = readFileOrNull(`${dir}/cgroup.procs`) ?? "";
-  return text
+  const pids = text
     .split("\n")
     .filter((line) => line !== "")
     .map(Number);
+  for (const sub of subCgroups(dir)) pids.push(...readProcs(`${dir}/${sub}`));
+  return pids;
+}
+
+function subCgroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return [];
+    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
+  }
 }
 
 function sigkill(pid: number): void {
@@ -167,22 +181,30 @@ export class CgroupTask implements TaskCgroup {
 
   async remove(): Promise<void> {
     if (this.#peaks) for (const f of Object.values(this.#peaks)) f?.close();
+    // The common end: the task is gone and made no sub-cgroups, so one rmdir per hierarchy
+    // does it. rmdir refuses (EBUSY) a cgroup with a process or a child in it, so trying
+    // first loses nothing; only then are the processes listed, killed, and children removed.
+    if (hierarchyDirs(this.#dirs).every(tryRmdir)) return;
     if (this.pids().length > 0) await this.kill();
     for (const dir of hierarchyDirs(this.#dirs)) await removeTree(dir);
   }
 }
 
+/** True when the directory is gone (removed now or before); false when it is busy. */
+function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === "ENOENT") return true;
+    if (errno === "EBUSY" || errno === "ENOTEMPTY") return false;
+    throw new CgroupError(`rmdir ${dir}: ${errno ?? String(err)}`);
+  }
+}
+
 /** Sub-cgroups a task made inside its own (rmdir refuses a parent with children) go first. */
 async function removeTree(dir: string): Promise<void> {
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return;
-    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
-  }
-  for (const child of entries) await removeTree(`${dir}/${child}`);
+  for (const child of subCgroups(dir)) await removeTree(`${dir}/${child}`);
   await removeDir(dir);
 }

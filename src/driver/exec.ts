@@ -124,13 +124,28 @@ export function taskEnv(spec: TaskSpec, user: ResolvedUser, id: string): Record<
   };
 }
 
+/** The task's capability sets; every start of a function asks the same question, so it is computed once. */
+function capabilitySets(spec: TaskSpec, plugin: BunkerPluginConfig, uid: number): CapabilitySets {
+  const key = `${uid}|${spec.capAdd.join(",")}|${spec.capDrop.join(",")}`;
+  let sets = capCache.get(plugin)?.get(key);
+  if (!sets) {
+    sets = computeCapabilitySets(spec, plugin, uid);
+    const byKey = capCache.get(plugin) ?? new Map<string, CapabilitySets>();
+    if (byKey.size >= 1024) byKey.clear();
+    capCache.set(plugin, byKey.set(key, sets));
+  }
+  return sets;
+}
+
+const capCache = new WeakMap<BunkerPluginConfig, Map<string, CapabilitySets>>();
+
 /**
  * Capability sets: root keeps the computed set through exec via the bounding
  * set; a non-root user gets, as ambient, only what was explicitly added with
  * cap_add — Nomad hands the whole default set to every non-root task, which
  * would give `nobody` CAP_DAC_OVERRIDE over the bound host /etc.
  */
-function capabilitySets(spec: TaskSpec, plugin: BunkerPluginConfig, uid: number): CapabilitySets {
+function computeCapabilitySets(spec: TaskSpec, plugin: BunkerPluginConfig, uid: number): CapabilitySets {
   const { mask } = computeCaps({ allowCaps: plugin.allowCaps, capAdd: spec.capAdd, capDrop: spec.capDrop });
   if (uid === 0) return capSets(mask, true);
   let added = 0n;

@@ -94,8 +94,28 @@ interface RootView {
   binds: Bind[];
 }
 
+/**
+ * chroot_env's binds per map, resolved once: the driver resolves chroot_env
+ * against the host once too (resolveChrootEnv), so a source that appears or
+ * vanishes later is not followed by either.
+ */
+const chrootBinds = new WeakMap<object, RootView>();
+
 /** Missing host sources are skipped, as the driver skips them when mounting. */
 function rootView(opts: LookupOptions): RootView {
+  const env = opts.chrootEnv;
+  if (env && (opts.mounts ?? []).length === 0) {
+    let view = chrootBinds.get(env);
+    if (!view) {
+      view = buildView({ ...opts, taskDir: "" });
+      chrootBinds.set(env, view);
+    }
+    return { taskDir: opts.taskDir, binds: view.binds };
+  }
+  return buildView(opts);
+}
+
+function buildView(opts: LookupOptions): RootView {
   const binds: Bind[] = [];
   for (const [hostPath, taskPath] of Object.entries(opts.chrootEnv ?? {})) {
     if (exists(hostPath)) binds.push({ taskPath: clean(taskPath), hostPath });

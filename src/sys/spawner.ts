@@ -77,7 +77,8 @@ class Spawner {
     this.keepAlive(1);
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      this.workers[best]!.postMessage({ seq, plan });
+      // Moved, not copied: the plan is built for this one spawn.
+      this.workers[best]!.postMessage({ seq, plan }, [plan.buffer as ArrayBuffer]);
     });
   }
 }

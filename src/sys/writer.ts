@@ -1,3 +1,5 @@
+const encoder = new TextEncoder();
+
 /** Little-endian writer for the layouts in ffi/protocol.h. */
 export class BinaryWriter {
   private buf = new Uint8Array(4096);
@@ -30,12 +32,12 @@ export class BinaryWriter {
       return;
     }
     if (s.includes("\0")) throw new TypeError(`NUL byte in string ${JSON.stringify(s)}`);
-    const bytes = new TextEncoder().encode(s);
-    this.u32(bytes.length);
-    this.reserve(bytes.length + 1);
-    this.buf.set(bytes, this.len);
-    this.buf[this.len + bytes.length] = 0;
-    this.len += bytes.length + 1;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: reserve that, encode in place, then fill in the length.
+    this.reserve(4 + s.length * 3 + 1);
+    const { written } = encoder.encodeInto(s, this.buf.subarray(this.len + 4));
+    this.view.setUint32(this.len, written, true);
+    this.buf[this.len + 4 + written] = 0;
+    this.len += 4 + written + 1;
   }
 
   strv(v: string[]): void {

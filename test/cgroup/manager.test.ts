@@ -3,7 +3,7 @@
  * host has (here: v1 controllers + an empty cgroup2 mount, "hybrid").
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmdirSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statfsSync } from "node:fs";
 import type { Subprocess } from "bun";
 import {
   CgroupError,
@@ -177,6 +177,23 @@ describe.skipIf(!isRoot)(`cgroup manager on this host (${info.layout})`, () => {
     await child.exited;
     expect(child.signalCode).toBe("SIGKILL");
     for (const dir of parentDirs(parent)) expect(existsSync(`${dir}/${cg.name}`)).toBe(false);
+  });
+
+  test("remove() also takes sub-cgroups a task made inside its own, and what runs in them", async () => {
+    const cg = createWith(uniqueName("nested"), { cpuShares: 100 });
+    const dirs = cg.procsPaths.map((p) => p.slice(0, -"/cgroup.procs".length));
+    for (const dir of dirs) mkdirSync(`${dir}/inner`);
+    const child = track(
+      spawnIn(
+        dirs.map((d) => `${d}/inner/cgroup.procs`),
+        "echo ready; exec sleep 60",
+      ),
+    );
+    expect(await firstLine(child)).toBe("ready");
+    await cg.remove();
+    await child.exited;
+    expect(child.signalCode).toBe("SIGKILL");
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false);
   });
 
   test("oomKilled() after a memory hog hits a 32 MB limit", async () => {

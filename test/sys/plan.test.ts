@@ -188,6 +188,14 @@ describe("encodePlan", () => {
     expect(d.steps[2]!.args[1]).toBe("");
   });
 
+  test("4-byte UTF-8 (a surrogate pair) and strings past the first buffer round-trip", () => {
+    const long = `${"é".repeat(3000)}🦀${"x".repeat(5000)}`;
+    const plan = { ...samplePlan(), argv: ["bunker-init", "🦀", long], envp: ["K=🦀é"] };
+    const d = decode(encodePlan(plan, 3));
+    expect(d.argv).toEqual(["bunker-init", "🦀", long]);
+    expect(d.envp).toEqual(["K=🦀é"]);
+  });
+
   test("a NUL byte anywhere is refused before anything is encoded", () => {
     const inArg = { ...samplePlan(), argv: ["bunker-init", "a\0b"] };
     const inEnv = { ...samplePlan(), envp: ["A=\0"] };
