@@ -716,7 +716,16 @@ export class ExecDriver implements Driver {
   }
 
   /** A ready slot: task dir, cgroup, and bunker-init waiting in the task's namespaces and root. */
-  async prepare(spec: TaskSpec & { meta?: Record<string, string> }): Promise<PreparedTask> {
+  prepare(spec: TaskSpec & { meta?: Record<string, string> }): Promise<PreparedTask> {
+    return this.#prepare(spec, true);
+  }
+
+  /**
+   * `ahead`: the slot waits for an invocation, so what its end will read is
+   * opened now; a cold start opens it right after the launch instead, while
+   * the task execs.
+   */
+  async #prepare(spec: TaskSpec & { meta?: Record<string, string> }, ahead: boolean): Promise<PreparedTask> {
     const fp = this.fingerprint();
     if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", fp.description);
     const preparedAt = performance.now();
@@ -793,7 +802,7 @@ export class ExecDriver implements Driver {
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);
       }
-      cgroup.watchPeaks();
+      if (ahead) cgroup.watchPeaks();
       const slot: Slot = {
         id,
         spec,
@@ -844,6 +853,7 @@ export class ExecDriver implements Driver {
           for (const fd of io.closeAfterStart) closeFd(fd);
         }
         opts.onStage?.("spawn", startedAt, performance.now());
+        slot.cgroup.watchPeaks(); // done already for a slot prepared ahead
         const shared = this.sharedFds();
         return new ExecTask(
           slot,
@@ -870,7 +880,7 @@ export class ExecDriver implements Driver {
     opts: LaunchOptions = {},
   ): Promise<TaskHandle> {
     const t0 = performance.now();
-    const prepared = await this.prepare(spec);
+    const prepared = await this.#prepare(spec, false);
     // Only a cold start has this stage: a warm one found it done ahead of time.
     opts.onStage?.("prepare root", t0, performance.now());
     return prepared.launch(opts);
