@@ -21,7 +21,7 @@
 #define BK_OP_MKNOD 12     /* s0 path, s1 dev_t in decimal; num = S_IFCHR | mode */
 #define BK_OP_SETNS 13     /* num = fd (a pidfd or an nsfs file), s0 = CLONE_NEW* mask in decimal */
 #define BK_OP_LOOPBACK_UP 14 /* bring "lo" up in the current network namespace */
-#define BK_OP_MKDIR_NEW 15 /* s0 path; num = mode; an existing directory is an error (a task's cgroup) */
+#define BK_OP_WAIT 15 /* num = fd, s0 = the write end in decimal (closed first): read one byte ("go on"); EOF = the server gave up (ECANCELED) */
 
 /* Or-ed into an op code: a missing target (ENOENT) skips the step. */
 #define BK_OP_OPTIONAL 0x100

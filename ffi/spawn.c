@@ -165,8 +165,24 @@ static int run_op(const struct op *op) {
       if (mkdir(op->s[0], op->num) == 0) return 0;
       if (errno != EEXIST) return -errno;
       return chmod(op->s[0], op->num) ? -errno : 0;
-    case BK_OP_MKDIR_NEW:
-      return mkdir(op->s[0], op->num) ? -errno : 0;
+    case BK_OP_WAIT: {
+      /* The server does its share of the work (a task's v1 cgroups) while this
+       * child builds the root, and says when it is done. The child got a copy
+       * of the server's write end at the clone: closed first, or a server that
+       * gives up (closes its end without writing) would never be seen. */
+      int server_end = 0;
+      for (const char *c = op->s[0]; *c; c++) {
+        if (*c < '0' || *c > '9') return -EINVAL;
+        server_end = server_end * 10 + (*c - '0');
+      }
+      close(server_end);
+      char go;
+      ssize_t n;
+      do n = read((int)op->num, &go, 1);
+      while (n < 0 && errno == EINTR);
+      if (n < 0) return -errno;
+      return n == 1 ? 0 : -ECANCELED;
+    }
     case BK_OP_TOUCH: {
       int fd = open(op->s[0], O_WRONLY | O_CREAT | O_CLOEXEC, op->num);
       if (fd < 0) return -errno;

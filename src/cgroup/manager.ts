@@ -59,8 +59,9 @@ class Manager implements CgroupManager {
   /**
    * What must exist before the clone is made here: the cgroup2 directory (with
    * its limits on v2), for clone3(CLONE_INTO_CGROUP), which places the child
-   * without a cgroup.procs write. The v1 directories, limits and joins come
-   * back as steps for the child, which runs them in C before anything else.
+   * without a cgroup.procs write. The rest (the v1 hierarchies) comes back as
+   * a plan for createRest(), which the exec driver runs while the child builds
+   * the task's root; the child joins them after.
    */
   createForClone(name: string, limits: CgroupLimits): CgroupPlan {
     const plan = this.plan(name, limits);
@@ -76,6 +77,11 @@ class Manager implements CgroupManager {
       mkdirs: plan.mkdirs.filter((dir) => !now(dir)),
       writes: plan.writes.filter(([path]) => !now(path)),
     };
+  }
+
+  /** Makes what createForClone() left: the v1 directories and their limits. */
+  createRest(plan: CgroupPlan): void {
+    this.#run(plan, plan.mkdirs, plan.writes);
   }
 
   /** Makes `mkdirs` and writes `writes` of a plan; on failure removes what it made. */

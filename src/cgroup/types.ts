@@ -106,9 +106,11 @@ export interface CgroupManager {
   plan(name: string, limits: CgroupLimits): CgroupPlan;
   /**
    * Makes the cgroup2 part (for clone3's CLONE_INTO_CGROUP) now and returns
-   * the rest (v1 hierarchies) as steps for the task's first process.
+   * the rest (v1 hierarchies), to be made by createRest while the child runs.
    */
   createForClone(name: string, limits: CgroupLimits): CgroupPlan;
+  /** Makes what createForClone left (the v1 directories and limits); throws CgroupError. */
+  createRest(plan: CgroupPlan): void;
   /** The existing cgroup of that name (e.g. after a restart), or null. */
   open(name: string): TaskCgroup | null;
   /** Names of every task cgroup under the parent, in any hierarchy. */

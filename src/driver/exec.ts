@@ -19,7 +19,7 @@ import { cgroupManager, detectCgroups, joinPaths } from "../cgroup/index.ts";
 import { favorDynmods, type TuneResult } from "../cgroup/tune.ts";
 import type { CgroupLimits, CgroupManager, CgroupPeaks, TaskCgroup } from "../cgroup/types.ts";
 import { BunkerError } from "../errors.ts";
-import { type Child, type ChildExit, decodeWaitStatus, type SetupFailure, startChild } from "../sys/child.ts";
+import { type Child, type ChildExit, decodeWaitStatus, startChild } from "../sys/child.ts";
 import { EACCES, ENOENT, ENOEXEC } from "../sys/errno.ts";
 import { closeFd, INIT_PATH, killPid, openFd, openPty, pipe, setWinsize } from "../sys/native.ts";
 import type { PlanStep, SpawnPlan } from "../sys/plan.ts";
@@ -288,8 +288,6 @@ interface Slot {
   release: () => void;
   /** How commands resolve in this task's root (alloc exec uses it too). */
   lookup: LookupOptions;
-  /** Learns from a failed setup (a cgroup parent removed behind our back is made again). */
-  onSetupFailure: (failure: SetupFailure) => void;
 }
 
 /**
@@ -363,7 +361,6 @@ class ExecTask implements TaskHandle {
   private async finish(startedAt: number): Promise<Outcome> {
     const exit = await this.slot.child.exited;
     const wallMs = performance.now() - startedAt;
-    if (exit.setupFailure) this.slot.onSetupFailure(exit.setupFailure);
     clearTimeout(this.timer);
     this.finished = true;
     // A caller that never ended stdin must not leak the pipe.
@@ -749,7 +746,6 @@ export class ExecDriver implements Driver {
         chrootEnv: root.chrootEnv,
         mounts: root.lookupMounts,
       };
-      const exe = lookupCommand(spec.command, lookup);
       const net = spec.network ?? { mode: "host" as const };
       const group = net.mode === "group" ? (net.group ?? "") : null;
       const groupFd = group === null ? null : this.groups.acquire(group);
@@ -761,12 +757,14 @@ export class ExecDriver implements Driver {
         hostname: spec.name,
         groupFd,
       });
-      // The cgroup2 directory is made here, for CLONE_INTO_CGROUP (no cgroup.procs write, which
-      // costs an RCU grace period without favordynmods); the child makes the v1 ones, in C.
+      // The cgroup2 directory is made now, for CLONE_INTO_CGROUP (no cgroup.procs write, which
+      // costs an RCU grace period without favordynmods); the v1 ones while the child builds
+      // the root, which joins them once the gate says they exist.
       const cgroupPlan = this.cgroups.createForClone(id, limitsOf(spec));
       const cgroup = cgroupPlan.cgroup;
       undo.unshift(() => cgroup.remove());
       const cgroupFd = cgroup.unifiedDir === null ? -1 : openFd(cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
+      const gate = cgroupPlan.mkdirs.length > 0 ? pipe() : null;
       const plan: SpawnPlan = {
         cloneFlags:
           CLONE_NEWNS |
@@ -787,21 +785,42 @@ export class ExecDriver implements Driver {
           privatePid: spec.pidMode === "private",
           privateIpc: spec.ipcMode === "private",
           noPivotRoot: plugin.noPivotRoot,
-          cgroup: cgroupPlan,
           joinPaths: joinPaths(cgroup, cgroupFd >= 0),
+          joinGate: gate && { read: gate[0], write: gate[1] },
           early: network.early,
           overEtc: network.files,
         }),
         argv: ["bunker-init"],
         envp: [],
       };
-      let child: Child;
+      const spawning = startChild(plan, identityOf({ user, caps }));
+      // While the spawn thread clones and the child mounts: the v1 cgroups, then the command.
+      let exe: ReturnType<typeof lookupCommand>;
       try {
-        child = await startChild(plan, identityOf({ user, caps }));
+        try {
+          this.cgroups.createRest(cgroupPlan);
+          if (gate) writeSync(gate[1], "1");
+        } finally {
+          // Unopened, the gate reads EOF: the child gives up (ECANCELED) instead of joining.
+          if (gate) closeFd(gate[1]);
+        }
+        exe = lookupCommand(spec.command, lookup);
+      } catch (err) {
+        await spawning.then(
+          (c) => {
+            c.discard();
+            return c.reaped;
+          },
+          () => undefined,
+        );
+        throw err;
       } finally {
+        await spawning.catch(() => undefined);
+        if (gate) closeFd(gate[0]);
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);
       }
+      const child = await spawning;
       if (ahead) cgroup.watchPeaks();
       const slot: Slot = {
         id,
@@ -815,9 +834,6 @@ export class ExecDriver implements Driver {
         preparedAt,
         release,
         lookup,
-        onSetupFailure: (f) => {
-          if (f.errno === ENOENT && f.step < cgroupPlan.mkdirs.length) cgroupPlan.retry();
-        },
       };
       return this.preparedTask(slot);
     } catch (err) {

@@ -16,13 +16,13 @@ import {
   BK_OP_CHROOT,
   BK_OP_HOSTNAME,
   BK_OP_MKDIR,
-  BK_OP_MKDIR_NEW,
   BK_OP_MKNOD,
   BK_OP_MOUNT,
   BK_OP_OPTIONAL,
   BK_OP_PIVOT_ROOT,
   BK_OP_REMOUNT,
   BK_OP_SYMLINK,
+  BK_OP_WAIT,
   BK_OP_WRITE,
   MS_BIND,
   MS_NODEV,
@@ -52,10 +52,14 @@ export interface RootLayout {
   privatePid: boolean;
   privateIpc: boolean;
   noPivotRoot: boolean;
-  /** What is left of the task's cgroup to make (v1), by the child first of all: directories, then limit files. */
-  cgroup?: { mkdirs: readonly string[]; writes: readonly (readonly [string, string])[] };
-  /** cgroup.procs files to join right after (v1; the cgroup2 one is joined by CLONE_INTO_CGROUP). */
+  /** cgroup.procs files to join (v1; the cgroup2 one is joined by CLONE_INTO_CGROUP). */
   joinPaths: string[];
+  /**
+   * When set, the joins wait for one byte on this pipe: the server makes the v1
+   * cgroups while the child builds the root, then says so. The joins then come
+   * last, before the switch of root, so still no task code runs outside them.
+   */
+  joinGate?: { read: number; write: number } | null;
   /** Steps right after the cgroup joins (network: join a group's namespace, loopback up). */
   early?: readonly PlanStep[];
   /** Steps once the host directories are bound (network: generated /etc files over them). */
@@ -315,24 +319,26 @@ function procAndSys(s: Steps, made: Set<string>) {
   s.optional(() => s.mount("tmpfs", `${sys}/firmware`, "tmpfs", RO | MS_NOEXEC, "size=0", "mask"));
 }
 
-/** The full list of steps, from joining the cgroup to the switch of root. */
-export function rootSteps(l: RootLayout): PlanStep[] {
-  const s = new Steps(l.taskDir);
-  for (const dir of l.cgroup?.mkdirs ?? []) {
-    s.list.push({ code: BK_OP_MKDIR_NEW, num: 0o755, args: [dir], what: "create cgroup", path: dir });
-  }
-  for (const [path, value] of l.cgroup?.writes ?? []) {
+function joins(s: Steps, l: RootLayout) {
+  if (l.joinGate != null) {
     s.list.push({
-      code: BK_OP_WRITE,
-      num: 0,
-      args: [path, value],
-      what: `set cgroup limit ${value} in`,
-      path,
+      code: BK_OP_WAIT,
+      num: l.joinGate.read,
+      args: [String(l.joinGate.write)],
+      what: "wait for the task's cgroups",
+      path: "",
     });
   }
   for (const path of l.joinPaths) {
     s.list.push({ code: BK_OP_WRITE, num: 0, args: [path, "0"], what: "join cgroup", path });
   }
+}
+
+/** The full list of steps, from joining the cgroup to the switch of root. */
+export function rootSteps(l: RootLayout): PlanStep[] {
+  const s = new Steps(l.taskDir);
+  const gated = l.joinGate != null;
+  if (!gated) joins(s, l);
   s.list.push(...(l.early ?? []));
   if (l.hostname !== null) {
     s.list.push({ code: BK_OP_HOSTNAME, num: 0, args: [l.hostname], what: "sethostname", path: l.hostname });
@@ -348,6 +354,7 @@ export function rootSteps(l: RootLayout): PlanStep[] {
   secrets(s, l, made);
   devMounts(s, l, made);
   procAndSys(s, made);
+  if (gated) joins(s, l);
   const step = l.noPivotRoot
     ? { code: BK_OP_CHROOT, what: "chroot" }
     : { code: BK_OP_PIVOT_ROOT, what: "pivot_root" };

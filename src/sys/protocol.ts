@@ -18,7 +18,7 @@ export const BK_OP_UMOUNT = 11;
 export const BK_OP_MKNOD = 12;
 export const BK_OP_SETNS = 13;
 export const BK_OP_LOOPBACK_UP = 14;
-export const BK_OP_MKDIR_NEW = 15;
+export const BK_OP_WAIT = 15;
 /** Or-ed into an op code: a missing target (ENOENT) skips the step. */
 export const BK_OP_OPTIONAL = 0x100;
 

@@ -585,29 +585,40 @@ describe.skipIf(!isRoot)("task lifecycle (real tasks, as root)", () => {
     );
 
     test.skipIf(!isRoot)(
-      "a cgroup parent removed while the driver runs is made again; a start that fails for it names the cgroup",
+      "a cgroup parent removed while the driver runs is made again by the next start",
       async () => {
         expect((await run(sh("exit 0"))).outcome.reason).toBe("exited");
         // Every task ended and was torn down: the parents are empty and can go.
         await driver.drain();
-        // The v1 parents when the host has v1 hierarchies (the child makes v1 cgroups, so its
-        // mkdir finds out: that start fails, naming the cgroup); else the cgroup2 one (made by
-        // the server, which sees it gone and makes it again: that start works).
-        const parents = (names: string[]) =>
-          readdirSync("/sys/fs/cgroup")
-            .flatMap((mount) => names.map((name) => `/sys/fs/cgroup/${mount}/${name}`))
-            .filter((dir) => existsSync(dir));
-        const v1 = parents([cgroupParent]);
-        const gone = v1.length > 0 ? v1 : parents([`${cgroupParent}.slice`]);
+        const gone = readdirSync("/sys/fs/cgroup")
+          .flatMap((mount) =>
+            [cgroupParent, `${cgroupParent}.slice`].map((n) => `/sys/fs/cgroup/${mount}/${n}`),
+          )
+          .filter((dir) => existsSync(dir));
         expect(gone.length).toBeGreaterThan(0);
         for (const dir of gone) rmdirSync(dir);
-        const first = await run(sh("exit 0"));
-        if (v1.length > 0) {
-          expect(first.outcome.reason).toBe("setup_failed");
-          expect(first.outcome.error).toContain("create cgroup");
-          expect(first.outcome.error).toContain("ENOENT");
-        } else expect(first.outcome).toMatchObject({ reason: "exited", exitCode: 0 });
+        // The server makes every task cgroup, finds a parent gone and makes it again.
         expect((await run(sh("exit 0"))).outcome).toMatchObject({ reason: "exited", exitCode: 0 });
+        for (const dir of gone) expect(existsSync(dir)).toBe(true);
+      },
+      TIMEOUT,
+    );
+
+    test.skipIf(!isRoot)(
+      "a limit the kernel refuses (more cores than the host has) fails the start naming the file, leaving nothing",
+      async () => {
+        const before = taskDirs();
+        const err = await driver
+          .start(spec({ config: { command: "/bin/true" }, resources: { cores: 512 } }))
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        expect(err).toBeInstanceOf(BunkerError);
+        expect(String(err)).toContain("cpuset.cpus");
+        await driver.drain();
+        expect(taskDirs()).toEqual(before);
+        expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(`${tasksDir}/`);
       },
       TIMEOUT,
     );

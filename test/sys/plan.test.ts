@@ -19,6 +19,7 @@ import {
   BK_OP_SYMLINK,
   BK_OP_TOUCH,
   BK_OP_UMOUNT,
+  BK_OP_WAIT,
   BK_OP_WRITE,
   BK_PLAN_MAGIC,
   MS_BIND,
@@ -273,6 +274,19 @@ describe("rootSteps", () => {
         JOINS.map((p) => [BK_OP_WRITE, p, "0"]),
       );
       expect(steps.slice(JOINS.length).some((s) => op(s) === BK_OP_WRITE)).toBe(false);
+    });
+
+    test(`${label}: with a gate, the joins wait for it and come last, just before the switch of root`, () => {
+      const gated = rootSteps(layout({ noPivotRoot, joinGate: { read: 7, write: 8 } }));
+      const tail = gated.slice(-(JOINS.length + 2));
+      expect(tail.map((s) => [op(s), s.num, s.args[0]])).toEqual([
+        [BK_OP_WAIT, 7, "8"],
+        ...JOINS.map((p) => [BK_OP_WRITE, 0, p]),
+        [noPivotRoot ? BK_OP_CHROOT : BK_OP_PIVOT_ROOT, 0, TASK_DIR],
+      ]);
+      expect(
+        gated.slice(0, -(JOINS.length + 2)).some((s) => op(s) === BK_OP_WRITE || op(s) === BK_OP_WAIT),
+      ).toBe(false);
     });
 
     test(`${label}: mounts become private before any mount`, () => {
