@@ -98,6 +98,26 @@ function registerGauges(telemetry: Telemetry, server: RunningServer, records: Re
   );
 }
 
+/** The warm pool per function (ready, preparing) and what its idle slots cost. */
+function registerPoolGauges(telemetry: Telemetry, pool: WarmPool): void {
+  const perFunction = (field: "ready" | "preparing") => () =>
+    Object.entries(pool.stats()).map(([name, s]) => ({ value: s[field], attributes: { "faas.name": name } }));
+  telemetry.gauge("bunker.pool.ready", "Ready slots (warm starts waiting)", "{slot}", perFunction("ready"));
+  telemetry.gauge("bunker.pool.preparing", "Slots being prepared", "{slot}", perFunction("preparing"));
+  telemetry.gauge(
+    "bunker.pool.fds",
+    "File descriptors the ready slots hold in the server",
+    "{fd}",
+    () => pool.footprint().fds,
+  );
+  telemetry.gauge(
+    "bunker.pool.memory",
+    "Proportional set size of the ready slots' processes",
+    "By",
+    () => pool.footprint().pssBytes,
+  );
+}
+
 /**
  * server.stop() also drains the records (the writer's buffer reaches the
  * database or the journal) and telemetry; SIGTERM and SIGINT call it once.
@@ -157,7 +177,7 @@ export async function serve(
   for (const e of loaded.errors) log(`bunker: skipped ${e.path}: ${e.message}`);
   const functions = new FunctionRegistry({ files: loaded.functions, parseTask });
   // Slots for every known function get ready in the background, so even the first call is warm.
-  if (pool && fp.health === "healthy") for (const fn of functions.list()) pool.warm(fn.task);
+  if (pool && fp.health === "healthy") for (const fn of functions.list()) pool.warm(fn.task, fn.pool);
   const records = await openRecords({
     url: config.DATABASE_URL,
     dataDir: config.dataDir,
@@ -184,6 +204,7 @@ export async function serve(
     metrics: () => telemetry.metrics(),
     db: records.database.db,
     httpTracer: telemetry.http,
+    ...(pool ? { pool: () => ({ ...pool.footprint(), functions: pool.stats() }) } : {}),
     records: {
       sinks: [records.sink],
       queue: records.queue,
@@ -193,6 +214,7 @@ export async function serve(
     log,
   });
   registerGauges(telemetry, server, records);
+  if (pool) registerPoolGauges(telemetry, pool);
   closeWithServer(server, records, telemetry, { pool, exec });
   await startJobs(records.database, server, functions, log);
   log(`bunker: serving ${loaded.functions.length} functions on ${server.url.href}`);

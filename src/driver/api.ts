@@ -18,6 +18,18 @@ export interface StartOptions {
   stderr?: StdioSpec;
   /** Called with each stage's start/end for tracing (prepare, spawn, ...). */
   onStage?: (stage: string, startMs: number, endMs: number) => void;
+  /** A function's own warm-pool settings (a pool in front of the driver applies them; others ignore them). */
+  pool?: PoolSettings;
+}
+
+/** Per-function warm-pool settings; what is absent falls back to the server's defaults. */
+export interface PoolSettings {
+  /** Ready slots kept while the function is in use (0: none ahead, only a refill after a cold start). */
+  min?: number;
+  /** Ready + preparing slots at most. */
+  max?: number;
+  /** Unused this long, its ready slots are released. */
+  idleTtlMs?: number;
 }
 
 /** The write end of a task's stdin pipe. end() closes it, so the task sees EOF. */

@@ -38,6 +38,23 @@ export const RetrySchema = z
   })
   .meta({ description: "Retry policy of async invocations (failed exit, timeout, setup failure)" });
 
+export const PoolSchema = z
+  .strictObject({
+    min: z
+      .int()
+      .min(0)
+      .max(64)
+      .optional()
+      .meta({ description: "Ready slots kept while the function is in use (0: none ahead)" }),
+    max: z.int().min(1).max(256).optional().meta({ description: "Ready + preparing slots at most" }),
+    idle_ttl: Duration.optional().meta({ description: "Unused this long, the ready slots are released" }),
+  })
+  .refine((p) => p.min === undefined || p.max === undefined || p.min <= p.max, {
+    message: "min must not exceed max",
+    path: ["min"],
+  })
+  .meta({ description: "This function's warm pool; absent fields take the server's BUNKER_POOL_* defaults" });
+
 export const FunctionSettingsSchema = z.strictObject({
   description: z.string().max(1024).optional(),
   timeout: Duration.default("30s").meta({ description: "Wall-clock limit of one run; 504 after it" }),
@@ -53,6 +70,7 @@ export const FunctionSettingsSchema = z.strictObject({
   public: z.boolean().default(false).meta({ description: "Invocable without a bearer token" }),
   schedule: ScheduleSchema.optional(),
   retry: RetrySchema.optional(),
+  pool: PoolSchema.optional(),
 });
 
 export type FunctionSettingsInput = z.input<typeof FunctionSettingsSchema>;

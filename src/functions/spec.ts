@@ -1,10 +1,11 @@
+import type { PoolSettings } from "../driver/api.ts";
 import { parseDuration } from "../driver/config.ts";
 import type { TaskSpec } from "../driver/types.ts";
 import { ValidationError } from "../errors.ts";
 import type { ScheduleSettings } from "../schedule/spec.ts";
 import { zodIssues } from "./issues.ts";
 import { isFunctionName } from "./name.ts";
-import { FUNCTION_SETTING_KEYS, FunctionSettingsSchema } from "./schema.ts";
+import { FUNCTION_SETTING_KEYS, type FunctionSettings, FunctionSettingsSchema } from "./schema.ts";
 import { parseSize } from "./units.ts";
 
 /** Turns the task half of a function definition into a TaskSpec; throws ValidationError. */
@@ -26,6 +27,8 @@ export interface FunctionSpec {
   public: boolean;
   schedule?: ScheduleSettings;
   retry: { attempts: number; backoffMs: number };
+  /** The function's own warm-pool settings (absent: the server's defaults). */
+  pool?: PoolSettings;
   /** The task template; per-invocation env is merged in by invoke. */
   task: TaskSpec;
   /** The definition as written (what GET /system/functions/{name} returns). */
@@ -100,5 +103,14 @@ export function buildFunctionSpec(name: string, input: unknown, opts: BuildOptio
   if (opts.path !== undefined) spec.path = opts.path;
   if (s.description !== undefined) spec.description = s.description;
   if (s.schedule !== undefined) spec.schedule = s.schedule;
+  if (s.pool !== undefined) spec.pool = poolSettings(s.pool);
   return spec;
+}
+
+function poolSettings(p: NonNullable<FunctionSettings["pool"]>): PoolSettings {
+  const out: PoolSettings = {};
+  if (p.min !== undefined) out.min = p.min;
+  if (p.max !== undefined) out.max = p.max;
+  if (p.idle_ttl !== undefined) out.idleTtlMs = parseDuration(p.idle_ttl, "pool/idle_ttl");
+  return out;
 }

@@ -26,6 +26,20 @@ export interface GatewayDeps {
   db?: Db;
   /** One server span per request, named by route template (the telemetry layer implements it). */
   httpTracer?: HttpTracer;
+  /** The warm pool's state for /system/info; absent when the pool is off. */
+  pool?: () => PoolInfo;
+}
+
+/** What /system/info shows of the warm pool. */
+export interface PoolInfo {
+  slots: number;
+  slotCap: number;
+  fds: number;
+  pssBytes: number;
+  functions: Record<
+    string,
+    { ready: number; preparing: number; inflight: number; warmStarts: number; coldStarts: number }
+  >;
 }
 
 /** Server spans for HTTP requests; the invocation span of a function call is a child of it. */

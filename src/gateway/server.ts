@@ -5,7 +5,7 @@ import type { FunctionRegistry } from "../functions/registry.ts";
 import { createInvokeServices, type InvokeServices, type InvokeServicesOptions } from "../invoke/services.ts";
 import type { Db } from "../store/db.ts";
 import { createApp } from "./app.ts";
-import type { GatewayLimits, HttpTracer } from "./deps.ts";
+import type { GatewayLimits, HttpTracer, PoolInfo } from "./deps.ts";
 import { type TokenEntry, TokenStore } from "./tokens.ts";
 import { type SocketEvents, websocketHandler } from "./ws.ts";
 
@@ -14,6 +14,8 @@ export interface ServerOptions {
   db?: Db;
   /** Server spans per request (telemetry). */
   httpTracer?: HttpTracer;
+  /** The warm pool's state for /system/info. */
+  pool?: () => PoolInfo;
   port?: number;
   hostname?: string;
   version?: string;
@@ -80,6 +82,7 @@ export function startServer(o: ServerOptions): RunningServer {
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     ...(o.db === undefined ? {} : { db: o.db }),
     ...(o.httpTracer === undefined ? {} : { httpTracer: o.httpTracer }),
+    ...(o.pool === undefined ? {} : { pool: o.pool }),
   });
   const server = Bun.serve({
     port: o.port ?? 8080,

@@ -11,7 +11,8 @@
  * the layers above do not know whether a start was warm or cold — except
  * through `TaskHandle.warm`, which telemetry reports as faas.coldstart.
  */
-import type { Driver, Fingerprint, StartOptions, TaskHandle } from "../driver/api.ts";
+import { readFileSync } from "node:fs";
+import type { Driver, Fingerprint, PoolSettings, StartOptions, TaskHandle } from "../driver/api.ts";
 import type { LaunchOptions, PreparedTask } from "../driver/exec.ts";
 import type { TaskSpec } from "../driver/types.ts";
 
@@ -33,6 +34,57 @@ export interface PoolOptions {
 
 export const DEFAULT_POOL: PoolOptions = { min: 1, max: 4, idleTtlMs: 5 * 60_000, globalMax: 64 };
 
+/**
+ * File descriptors the server holds per ready slot: the control socket, the
+ * pidfd, the three cgroup files its end reads, and the socket's reader
+ * (test/pool/pool.test.ts measures it). The pool never lets ready slots take
+ * more than a quarter of the process's fd limit.
+ */
+export const FDS_PER_SLOT = 6;
+const FD_SHARE = 0.25;
+
+/** The soft RLIMIT_NOFILE of this process, from /proc (no libc call needed); null when unknown. */
+function openFileLimit(): number | null {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === "unlimited" ? null : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+/** What the ready slots cost now: counted and measured from /proc. */
+export interface PoolFootprint {
+  slots: number;
+  /** Largest number of slots the pool keeps: globalMax, lowered to fit the fd share. */
+  slotCap: number;
+  fds: number;
+  /** Proportional set size of every ready slot's bunker-init and waiting task process. */
+  pssBytes: number;
+}
+
+function pssOf(pid: number): number {
+  let total = 0;
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ").filter(Boolean);
+  } catch {
+    return 0;
+  }
+  for (const p of [String(pid), ...children]) {
+    try {
+      const kib = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, "utf8"))?.[1];
+      total += Number(kib ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
 export interface PoolKeyStats {
   ready: number;
   preparing: number;
@@ -43,6 +95,8 @@ export interface PoolKeyStats {
 
 interface Entry {
   spec: TaskSpec;
+  /** The function's own settings over the pool's defaults. */
+  settings: PoolSettings;
   ready: PreparedTask[];
   preparing: number;
   inflight: number;
@@ -76,10 +130,16 @@ export class WarmPool implements Driver {
   private readonly sweeper: ReturnType<typeof setInterval>;
   private closed = false;
 
+  /** globalMax, lowered so that ready slots hold at most a quarter of the fd limit. */
+  readonly slotCap: number;
+
   constructor(
     private readonly driver: Preparer,
     private readonly opts: PoolOptions = DEFAULT_POOL,
   ) {
+    const nofile = openFileLimit();
+    const byFds = nofile === null ? Number.POSITIVE_INFINITY : Math.floor((nofile * FD_SHARE) / FDS_PER_SLOT);
+    this.slotCap = Math.max(0, Math.min(opts.globalMax, byFds));
     this.sweeper = setInterval(() => void this.sweep(), Math.min(opts.idleTtlMs, 10_000));
     this.sweeper.unref?.();
   }
@@ -93,6 +153,7 @@ export class WarmPool implements Driver {
     const key = slotKey(spec);
     const entry = this.entry(key, spec);
     entry.lastUsed = Date.now();
+    if (opts.pool) entry.settings = opts.pool;
     const ready = this.launchReady(entry, spec, opts);
     const handle = ready ?? (await this.startCold(entry, spec, opts));
     entry.inflight++;
@@ -130,10 +191,12 @@ export class WarmPool implements Driver {
     return handle;
   }
 
-  /** Prepares slots for a spec ahead of its first invocation (e.g. at start-up). */
-  warm(spec: TaskSpec): void {
+  /** Prepares slots for a spec ahead of its first invocation (e.g. at start-up), with its own settings. */
+  warm(spec: TaskSpec, settings?: PoolSettings): void {
     const key = slotKey(spec);
-    this.entry(key, spec).lastUsed = Date.now();
+    const e = this.entry(key, spec);
+    e.lastUsed = Date.now();
+    if (settings) e.settings = settings;
     this.refill(key);
   }
 
@@ -150,6 +213,19 @@ export class WarmPool implements Driver {
       s.coldStarts += e.coldStarts;
     }
     return out;
+  }
+
+  /** Ready slots now, their fds and their processes' memory (for /system/info and /metrics). */
+  footprint(): PoolFootprint {
+    let slots = 0;
+    let pssBytes = 0;
+    for (const e of this.entries.values()) {
+      for (const slot of e.ready) {
+        slots++;
+        pssBytes += pssOf(slot.pid);
+      }
+    }
+    return { slots, slotCap: this.slotCap, fds: slots * FDS_PER_SLOT, pssBytes };
   }
 
   /** Ready and preparing slots over all keys. */
@@ -172,6 +248,7 @@ export class WarmPool implements Driver {
     if (!e) {
       e = {
         spec,
+        settings: {},
         ready: [],
         preparing: 0,
         inflight: 0,
@@ -187,7 +264,9 @@ export class WarmPool implements Driver {
 
   /** Ready slots wanted for a key: one per running invocation plus `min`, capped at `max`. */
   private target(e: Entry): number {
-    return Math.min(this.opts.max, e.inflight + this.opts.min);
+    const min = e.settings.min ?? this.opts.min;
+    const max = Math.max(e.settings.max ?? this.opts.max, min);
+    return Math.min(max, e.inflight + min);
   }
 
   private refill(key: string): void {
@@ -195,7 +274,7 @@ export class WarmPool implements Driver {
     if (!e || this.closed) return;
     // Back off after repeated failures (a broken spec would otherwise spin).
     if (e.failures >= 3) return;
-    while (e.ready.length + e.preparing < this.target(e) && this.size() < this.opts.globalMax) {
+    while (e.ready.length + e.preparing < this.target(e) && this.size() < this.slotCap) {
       e.preparing++;
       // Off the caller's path, after the current turn of the event loop.
       const done: Promise<void> = new Promise((resolve) => {
@@ -229,7 +308,7 @@ export class WarmPool implements Driver {
   private async sweep(): Promise<void> {
     const now = Date.now();
     for (const [key, e] of this.entries) {
-      if (now - e.lastUsed < this.opts.idleTtlMs || e.inflight > 0) continue;
+      if (now - e.lastUsed < (e.settings.idleTtlMs ?? this.opts.idleTtlMs) || e.inflight > 0) continue;
       const idle = e.ready.splice(0);
       if (e.preparing === 0) this.entries.delete(key);
       await Promise.all(idle.map((slot) => slot.discard()));

@@ -75,6 +75,22 @@ describe("registry", () => {
     expect(() => reg.delete("mine")).toThrow(/not found/);
   });
 
+  test("a function's own pool settings: parsed, durations in ms, min above max refused", () => {
+    const reg = new FunctionRegistry({ parseTask });
+    const fn = reg.create("pooled", { command: "/bin/true", pool: { min: 2, max: 6, idle_ttl: "90s" } });
+    expect(fn.pool).toEqual({ min: 2, max: 6, idleTtlMs: 90_000 });
+    expect(reg.create("plain", { command: "/bin/true" }).pool).toBeUndefined();
+    for (const pool of [{ min: 5, max: 2 }, { min: -1 }, { max: 0 }, { idle: "1s" }]) {
+      try {
+        reg.create("bad-pool", { command: "/bin/true", pool });
+        throw new Error(`expected a ValidationError for ${JSON.stringify(pool)}`);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ValidationError);
+        expect((err as ValidationError).issues[0]?.path).toStartWith("/pool");
+      }
+    }
+  });
+
   test("validation reports every failing field as a JSON pointer", () => {
     const reg = new FunctionRegistry({ parseTask });
     try {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { TaskHandle } from "../../src/driver/api.ts";
 import { parsePluginConfig, parseTask } from "../../src/driver/config.ts";
 import { createExecDriver } from "../../src/driver/exec.ts";
-import { slotKey, WarmPool } from "../../src/pool/pool.ts";
+import { FDS_PER_SLOT, slotKey, WarmPool } from "../../src/pool/pool.ts";
 
 const plugin = parsePluginConfig({});
 const dataDir = mkdtempSync(join(tmpdir(), "bunker-pool-"));
@@ -61,6 +61,48 @@ describe("warm pool", () => {
     await h.wait();
     await p.settled();
     expect(p.stats()["warm-settle"]).toMatchObject({ ready: 2, preparing: 0, warmStarts: 1 });
+  }, 20_000);
+
+  test("a function's own settings override the pool's: min ahead, max, and its idle TTL", async () => {
+    const p = pool({ min: 1, max: 2, idleTtlMs: 60_000 });
+    const spec = task("own-settings", "true");
+    p.warm(spec, { min: 3, max: 3 });
+    await p.settled();
+    expect(p.stats()["own-settings"]?.ready).toBe(3);
+    const short = task("own-ttl", "true");
+    p.warm(short, { min: 1, idleTtlMs: 1 });
+    await p.settled();
+    expect(p.stats()["own-ttl"]?.ready).toBe(1);
+    // The sweep empties the key whose own TTL passed, and keeps the other.
+    await Bun.sleep(5);
+    await (p as unknown as { sweep(): Promise<void> }).sweep();
+    expect(p.stats()["own-ttl"]).toBeUndefined();
+    expect(p.stats()["own-settings"]?.ready).toBe(3);
+    // Settings given with a start apply from then on: min 0 keeps nothing ahead after it ends.
+    const h = await p.start(spec, { pool: { min: 0, max: 3 } });
+    await h.wait();
+    await p.settled();
+    expect(p.stats()["own-settings"]?.ready).toBe(2);
+  }, 20_000);
+
+  test("an idle slot costs the server at most FDS_PER_SLOT fds and well under a MiB of process memory", async () => {
+    const p = pool({ min: 8, max: 8, globalMax: 16 });
+    const spec = task("footprint", "true");
+    // One slot first, so fds the driver opens once (bunker-init, /dev/null, its threads) are not counted.
+    await (await driver.prepare(spec)).discard();
+    const before = readdirSync("/proc/self/fd").length;
+    p.warm(spec);
+    await p.settled();
+    const after = readdirSync("/proc/self/fd").length;
+    const fp = p.footprint();
+    expect(fp.slots).toBe(8);
+    expect((after - before) / fp.slots).toBeLessThanOrEqual(FDS_PER_SLOT);
+    expect(fp.fds).toBe(8 * FDS_PER_SLOT);
+    expect(fp.pssBytes).toBeGreaterThan(0);
+    expect(fp.pssBytes / fp.slots).toBeLessThan(1024 * 1024);
+    expect(fp.slotCap).toBeLessThanOrEqual(16);
+    await p.close();
+    expect(readdirSync("/proc/self/fd").length).toBeLessThanOrEqual(before);
   }, 20_000);
 
   test("per-invocation env and args reach a warm slot", async () => {

@@ -25,6 +25,7 @@ export function systemRoutes(deps: GatewayDeps): Hono<AuthEnv> {
       functions: deps.functions.list().length,
       loadErrors: (deps.loadErrors ?? []).map((e) => ({ path: e.path, message: e.message })),
       auth: deps.tokens === null ? "open" : "tokens",
+      pool: deps.pool ? deps.pool() : null,
     });
   });
   return app;
