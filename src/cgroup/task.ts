@@ -179,8 +179,16 @@ export class CgroupTask implements TaskCgroup {
     writeFile(`${unified}/cgroup.kill`, "1");
   }
 
-  async remove(): Promise<void> {
+  get dirs(): readonly string[] {
+    return hierarchyDirs(this.#dirs);
+  }
+
+  closeFiles(): void {
     if (this.#peaks) for (const f of Object.values(this.#peaks)) f?.close();
+  }
+
+  async remove(): Promise<void> {
+    this.closeFiles();
     // The common end: the task is gone and made no sub-cgroups, so one rmdir per hierarchy
     // does it. rmdir refuses (EBUSY) a cgroup with a process or a child in it, so trying
     // first loses nothing; only then are the processes listed, killed, and children removed.
@@ -191,7 +199,7 @@ export class CgroupTask implements TaskCgroup {
 }
 
 /** True when the directory is gone (removed now or before); false when it is busy. */
-function tryRmdir(dir: string): boolean {
+export function tryRmdir(dir: string): boolean {
   try {
     rmdirSync(dir);
     return true;

@@ -71,6 +71,10 @@ export interface TaskCgroup {
   readonly procsPaths: readonly string[];
   /** Directory on a cgroup2 mount for clone3(CLONE_INTO_CGROUP) (v2 and hybrid), else null. */
   readonly unifiedDir: string | null;
+  /** Its directory in every hierarchy, the cgroup2 one last. */
+  readonly dirs: readonly string[];
+  /** Closes the files watchPeaks() opened (remove() does too). */
+  closeFiles(): void;
   /** Every process in the cgroup, in any of its hierarchies. */
   pids(): number[];
   stats(): CgroupStats;

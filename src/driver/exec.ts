@@ -39,6 +39,7 @@ import {
   O_RDWR,
 } from "../sys/protocol.ts";
 import type { CapabilitySets, ExecRequest, TaskIdentity } from "../sys/request.ts";
+import { type JobError, Threads } from "../sys/threads.ts";
 import type {
   Driver,
   ExecOptions,
@@ -60,6 +61,7 @@ import { type RootEntry, resolveChrootEnv, rootSteps } from "./root.ts";
 import { parseSignal } from "./signals.ts";
 import { StatsSampler, statsStream, type TaskStats } from "./stats.ts";
 import { createTaskDir, DEFAULT_RUN_DIR, ensureRunDir, removeTaskDir, type TaskDir } from "./taskdir.ts";
+import type { TeardownJob, TeardownResult } from "./teardown-worker.ts";
 import type { Outcome, TaskSpec, TerminationReason, Usage } from "./types.ts";
 import { type ResolvedUser, resolveUser } from "./users.ts";
 
@@ -599,9 +601,24 @@ function ptyStream(master: number): { stream: ReadableStream<Uint8Array>; closed
 /** After the end: reap, then the cgroup (and any process left in host PID mode), then the task dir. */
 async function teardown(slot: Slot): Promise<void> {
   await slot.child.reaped;
-  await slot.cgroup.remove();
-  removeTaskDir(slot.dir);
+  slot.cgroup.closeFiles();
+  // The common end on a teardown thread; a cgroup that still holds something (host PID mode,
+  // a sub-cgroup) is killed and removed here, and only then its task directory.
+  const { cgroupBusy } = await teardownOnThread({ cgroupDirs: slot.cgroup.dirs, taskDir: slot.dir.root });
+  if (cgroupBusy) {
+    await slot.cgroup.remove();
+    removeTaskDir(slot.dir);
+  }
   slot.release();
+}
+
+let teardownThreads: Threads<TeardownJob, TeardownResult> | undefined;
+
+async function teardownOnThread(job: TeardownJob): Promise<TeardownResult> {
+  teardownThreads ??= new Threads(new URL("./teardown-worker.ts", import.meta.url), 1);
+  return teardownThreads.run(job).catch((e: JobError) => {
+    throw new BunkerError("teardown", e.message ?? "task teardown failed");
+  });
 }
 
 function killQuietly(pid: number, signal: number): void {
