@@ -9,6 +9,7 @@ import {
   constants as fsc,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmdirSync,
@@ -195,4 +196,16 @@ export function kernelHasFile(dir: string, file: string): boolean {
     filePresence.set(file, has);
   }
   return has;
+}
+
+/** Names of the directories in `dir` (a cgroup's children); none when it is gone. */
+export function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return [];
+    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
+  }
 }

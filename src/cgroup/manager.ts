@@ -2,9 +2,9 @@
  * Creates, finds and reconciles task cgroups under one parent
  * (`<mount>/bunker` per v1 hierarchy, `bunker.slice` on cgroup2).
  */
-import { existsSync, readdirSync, rmdirSync } from "node:fs";
+import { existsSync, rmdirSync } from "node:fs";
 import { type CgroupLayoutInfo, cgroupProblem, detectCgroups } from "./detect.ts";
-import { CgroupError, errnoOf, makeDir, writeFile } from "./fs.ts";
+import { CgroupError, makeDir, subdirs, writeFile } from "./fs.ts";
 import { checkLimits, checkName, type HostCpu, readHostCpu } from "./limits.ts";
 import { CgroupTask, hierarchyDirs, type TaskDirs } from "./task.ts";
 import type { CgroupLayout, CgroupLimits, CgroupManager, CgroupPlan, TaskCgroup } from "./types.ts";
@@ -253,16 +253,5 @@ function rollback(created: string[]): void {
     } catch {
       // Best effort: the original error is the one worth reporting; reconcile sweeps the rest.
     }
-  }
-}
-
-function subdirs(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return [];
-    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
   }
 }

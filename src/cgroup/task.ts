@@ -3,7 +3,7 @@
  * and/or one on the cgroup2 mount. Membership, kill and removal work the same
  * on every layout; only limits and stats read different files.
  */
-import { existsSync, readdirSync, rmdirSync } from "node:fs";
+import { existsSync, rmdirSync } from "node:fs";
 import {
   CgroupError,
   errnoOf,
@@ -13,6 +13,7 @@ import {
   readFileOrNull,
   readKeyed,
   removeDir,
+  subdirs,
   writeFile,
 } from "./fs.ts";
 import type { CgroupLayout, CgroupPeaks, CgroupStats, TaskCgroup } from "./types.ts";
@@ -53,19 +54,8 @@ function readProcs(dir: string): number[] {
     .split("\n")
     .filter((line) => line !== "")
     .map(Number);
-  for (const sub of subCgroups(dir)) pids.push(...readProcs(`${dir}/${sub}`));
+  for (const sub of subdirs(dir)) pids.push(...readProcs(`${dir}/${sub}`));
   return pids;
-}
-
-function subCgroups(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return [];
-    throw new CgroupError(`readdir ${dir}: ${errnoOf(err) ?? String(err)}`);
-  }
 }
 
 function sigkill(pid: number): void {
@@ -213,6 +203,6 @@ export function tryRmdir(dir: string): boolean {
 
 /** Sub-cgroups a task made inside its own (rmdir refuses a parent with children) go first. */
 async function removeTree(dir: string): Promise<void> {
-  for (const child of subCgroups(dir)) await removeTree(`${dir}/${child}`);
+  for (const child of subdirs(dir)) await removeTree(`${dir}/${child}`);
   await removeDir(dir);
 }
