@@ -40,6 +40,22 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Runs fixed SQL text with positional parameters straight on the driver, bypassing drizzle. */
+export type RunStatement = (text: string, params: readonly unknown[]) => Promise<unknown>;
+
+/** Set by openDatabase for each handle it builds; a Db from elsewhere has none. */
+const runners = new WeakMap<Db, RunStatement>();
+
+/**
+ * The hot write path's way to the driver (see upsert.ts): postgres.js keeps
+ * each statement prepared per connection, so Postgres parses and plans it
+ * once, not once per batch, and drizzle's per-call query building is skipped.
+ * Undefined for a handle openDatabase did not build: callers fall back to drizzle.
+ */
+export function statementRunner(db: Queryable): RunStatement | undefined {
+  return runners.get(db as Db);
+}
+
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../db/migrations", import.meta.url));
 
 /**
@@ -61,9 +77,10 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     // Fail fast while the server is down so the writer can spill instead of hanging.
     connect_timeout: 5,
   });
-  const db = drizzlePostgres({ client, schema });
+  const db = drizzlePostgres({ client, schema }) as unknown as Db;
+  runners.set(db, (text, params) => client.unsafe(text, params as never[], { prepare: true }));
   return {
-    db: db as unknown as Db,
+    db,
     driver: "postgres",
     dataDir: options.dataDir,
     close: () => client.end({ timeout: 5 }),
@@ -111,6 +128,8 @@ async function openPglite(dataDir: string): Promise<Database> {
     await client.close().catch(() => {});
     throw storeError(`cannot migrate the embedded database in ${dir}`, err);
   }
+  // PGlite has no statement cache to ask for; the runner still skips drizzle's query building.
+  runners.set(db as unknown as Db, (text, params) => client.query(text, params as unknown[]));
   return {
     db: db as unknown as Db,
     driver: "pglite",

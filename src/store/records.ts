@@ -5,12 +5,12 @@
  * writer's journal or a retried batch — are upserts keyed by ids, so applying
  * them twice changes nothing.
  */
-import { and, desc, eq, getTableColumns, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
-import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
+import { and, desc, eq, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
 import { type InvocationState, invocations, spans, usage } from "../../db/schema.ts";
 import type { Outcome, Usage } from "../driver/types.ts";
 import type { Queryable } from "./db.ts";
 import { storeError } from "./errors.ts";
+import { upsertInvocations, upsertSpans, upsertUsage } from "./upsert.ts";
 
 export type Invocation = typeof invocations.$inferSelect;
 export type NewInvocation = typeof invocations.$inferInsert;
@@ -226,92 +226,8 @@ export async function markLost(db: Queryable, options: MarkLostOptions): Promise
   }
 }
 
-// ---------------------------------------------------------------------------
-// Idempotent batch upserts, shared by finishInvocation and the RecordWriter.
-
-/** Postgres accepts at most 65,535 bind parameters per statement. */
-const MAX_PARAMS = 60_000;
-
-function chunks<T>(rows: readonly T[], columns: number): T[][] {
-  const size = Math.max(1, Math.floor(MAX_PARAMS / columns));
-  const out: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
-  return out;
-}
-
-/** `set` clause assigning every non-key column from `excluded`, optionally keeping old values over NULLs. */
-function excludedSet(table: PgTable, tableName: string, keep: "coalesce" | "replace", key: string) {
-  const set: Record<string, SQL> = {};
-  for (const [prop, column] of Object.entries(getTableColumns(table)) as [string, PgColumn][]) {
-    if (column.name === key) continue;
-    const name = `"${column.name}"`;
-    set[prop] =
-      keep === "coalesce"
-        ? sql.raw(`coalesce(excluded.${name}, "${tableName}".${name})`)
-        : sql.raw(`excluded.${name}`);
-  }
-  return set;
-}
-
-const INVOCATION_SET = excludedSet(invocations, "invocations", "coalesce", "id");
-const USAGE_SET = excludedSet(usage, "usage", "replace", "invocation_id");
-const SPAN_SET = excludedSet(spans, "spans", "replace", "span_id");
-
-/**
- * Upserts invocation rows. Fields only fill in (a NULL never erases a stored
- * value), and a row without finished_at never overwrites a finished one, so a
- * stale "running" replayed after the final record is a no-op, while the true
- * outcome replayed after markLost still wins.
- */
-export async function upsertInvocations(db: Queryable, rows: readonly NewInvocation[]): Promise<void> {
-  for (const chunk of chunks(mergeInvocations(rows), Object.keys(INVOCATION_SET).length + 1)) {
-    await db.insert(invocations).values(chunk).onConflictDoUpdate({
-      target: invocations.id,
-      set: INVOCATION_SET,
-      setWhere: sql`"invocations"."finished_at" is null or excluded."finished_at" is not null`,
-    });
-  }
-}
-
-export async function upsertUsage(db: Queryable, rows: readonly NewUsage[]): Promise<void> {
-  const unique = lastById(rows, (r) => r.invocationId);
-  for (const chunk of chunks(unique, Object.keys(USAGE_SET).length + 1)) {
-    await db.insert(usage).values(chunk).onConflictDoUpdate({ target: usage.invocationId, set: USAGE_SET });
-  }
-}
-
-export async function upsertSpans(db: Queryable, rows: readonly NewSpan[]): Promise<void> {
-  const unique = lastById(rows, (r) => r.spanId);
-  for (const chunk of chunks(unique, Object.keys(SPAN_SET).length + 1)) {
-    await db.insert(spans).values(chunk).onConflictDoUpdate({ target: spans.spanId, set: SPAN_SET });
-  }
-}
-
-/**
- * Postgres refuses to update one row twice in a single INSERT ... ON CONFLICT,
- * so rows for the same id are merged first, by the same rules as the upsert.
- */
-export function mergeInvocations(rows: readonly NewInvocation[]): NewInvocation[] {
-  const byId = new Map<string, NewInvocation>();
-  for (const row of rows) {
-    const prev = byId.get(row.id);
-    if (!prev) byId.set(row.id, row);
-    else if (!(prev.finishedAt && !row.finishedAt)) byId.set(row.id, { ...prev, ...definedFields(row) });
-  }
-  return [...byId.values()];
-}
-
-function definedFields<T extends object>(row: T): Partial<T> {
-  return Object.fromEntries(
-    Object.entries(row).filter(([, v]) => v !== undefined && v !== null),
-  ) as Partial<T>;
-}
-
-function lastById<T>(rows: readonly T[], id: (row: T) => string): T[] {
-  const byId = new Map<string, T>();
-  for (const row of rows) byId.set(id(row), row);
-  return [...byId.values()];
-}
+// Idempotent batch upserts, shared by finishInvocation, the queue and the RecordWriter.
+export { mergeInvocations, upsertInvocations, upsertRecords, upsertSpans, upsertUsage } from "./upsert.ts";
 
 // ---------------------------------------------------------------------------
 // From the driver's vocabulary to stored fields.

@@ -11,14 +11,8 @@
 import type { Db } from "./db.ts";
 import { isPermanent, StoreError, storeError } from "./errors.ts";
 import { Journal, type WriteEntry } from "./journal.ts";
-import {
-  type NewInvocation,
-  type NewSpan,
-  type NewUsage,
-  upsertInvocations,
-  upsertSpans,
-  upsertUsage,
-} from "./records.ts";
+import type { NewInvocation, NewSpan, NewUsage } from "./records.ts";
+import { upsertRecords } from "./upsert.ts";
 
 export type { WriteEntry };
 
@@ -166,7 +160,7 @@ export class RecordWriter {
     if (!this.journaledKnown) await this.countJournal();
     try {
       await this.replayJournal();
-      await this.writeBuffer();
+      await this.writeBuffer(force);
       this.recovered();
     } catch (err) {
       await this.outage(err, force);
@@ -193,7 +187,14 @@ export class RecordWriter {
     }
   }
 
-  private async writeBuffer(): Promise<void> {
+  /**
+   * Sends full batches back to back, but leaves a partial one written during
+   * the last round trip to the next tick (unless forced): otherwise, under a
+   * steady trickle, every round trip would send the one or two invocations
+   * that arrived meanwhile, and Postgres pays its per-statement cost (and a
+   * running row updated apart from its final one) many times over.
+   */
+  private async writeBuffer(force: boolean): Promise<void> {
     while (this.buffer.length > 0) {
       const batch = this.buffer.slice(0, this.batchSize);
       await this.commit(batch);
@@ -201,6 +202,7 @@ export class RecordWriter {
       this.buffer.splice(0, batch.length);
       // The database answers but slower than records arrive: bound memory with the journal.
       if (this.buffer.length >= this.maxBuffered) await this.spill();
+      if (!force && this.buffer.length < this.batchSize) return;
     }
   }
 
@@ -285,25 +287,25 @@ export class RecordWriter {
 }
 
 /**
- * Parents before children (usage references its invocation), as separate
- * statements rather than one transaction: every statement is an idempotent
- * upsert, so a batch cut short by an outage is simply sent again whole. It
+ * One statement per batch (see upsertRecords): parents before children in
+ * its CTEs, atomic without a transaction block, and idempotent as a whole,
+ * so a batch cut short by an outage is simply sent again whole. It
  * also keeps the hot write path off postgres.js transactions, whose ROLLBACK
  * on a connection the server just killed can crash the process (see
  * porsager/postgres#1066, #1208: nextWrite on a null socket).
  */
 export async function writeBatch(db: Db, batch: readonly WriteEntry[]): Promise<void> {
-  const invocationRows: NewInvocation[] = [];
-  const usageRows: NewUsage[] = [];
-  const spanRows: NewSpan[] = [];
+  const rows: { invocations: NewInvocation[]; usage: NewUsage[]; spans: NewSpan[] } = {
+    invocations: [],
+    usage: [],
+    spans: [],
+  };
   for (const entry of batch) {
-    if (entry.kind === "invocation") invocationRows.push(entry.row);
-    else if (entry.kind === "usage") usageRows.push(entry.row);
-    else spanRows.push(entry.row);
+    if (entry.kind === "invocation") rows.invocations.push(entry.row);
+    else if (entry.kind === "usage") rows.usage.push(entry.row);
+    else rows.spans.push(entry.row);
   }
-  if (invocationRows.length > 0) await upsertInvocations(db, invocationRows);
-  if (usageRows.length > 0) await upsertUsage(db, usageRows);
-  if (spanRows.length > 0) await upsertSpans(db, spanRows);
+  await upsertRecords(db, rows);
 }
 
 export { StoreError };

@@ -16,6 +16,7 @@ import {
 } from "@opentelemetry/api";
 import type { InvocationTrace, InvocationTracer, TraceEnd, TraceStart } from "../invoke/trace.ts";
 import { ATTR, type FaasTrigger, METRICS } from "./names.ts";
+import { type EmitSpan, isReadableSpan, stageSpan } from "./stage-spans.ts";
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -102,54 +103,46 @@ const INIT_STAGES = new Set(["prepare root", "prepare", "spawn"]);
 export class OtelInvocationTracer implements InvocationTracer {
   readonly #tracer: Tracer;
   readonly #metrics: FaasInstruments;
+  readonly #emit: EmitSpan | undefined;
 
-  constructor(tracer: Tracer, meter: Meter) {
+  /**
+   * `emit` hands a finished stage span to the provider's span processors (see
+   * stage-spans.ts); without it, stages go through `tracer.startSpan` like
+   * any other span.
+   */
+  constructor(tracer: Tracer, meter: Meter, emit?: EmitSpan) {
     this.#tracer = tracer;
     this.#metrics = faasInstruments(meter);
+    this.#emit = emit;
   }
 
   begin(run: TraceStart): InvocationTrace {
     const parent = contextFromTraceparent(run.traceparent);
-    const base: Attributes = {
-      [ATTR.faasTrigger]: triggerOf(run.mode, run.trigger),
+    const trigger = triggerOf(run.mode, run.trigger);
+    const attributes: Attributes = {
+      [ATTR.faasTrigger]: trigger,
       [ATTR.faasInvokedName]: run.function,
       [ATTR.faasInvocationId]: run.id,
-      ...run.attributes,
     };
+    if (run.attributes) Object.assign(attributes, run.attributes);
+    attributes[ATTR.attempt] = run.attempt;
     const span = this.#tracer.startSpan(
       run.function,
-      {
-        kind: SpanKind.SERVER,
-        startTime: run.startMs,
-        attributes: { ...base, [ATTR.attempt]: run.attempt },
-      },
+      { kind: SpanKind.SERVER, startTime: run.startMs, attributes },
       parent,
     );
-    const ctx = trace.setSpan(parent, span);
-    const metricAttrs: Attributes = {
-      [ATTR.faasInvokedName]: run.function,
-      [ATTR.faasTrigger]: triggerOf(run.mode, run.trigger),
-    };
-    const tracer = this.#tracer;
+    const stages = this.#stages(span, parent, run);
+    const metricAttrs = metricAttributes(run.function, trigger);
     const metrics = this.#metrics;
     let initMs: number | undefined;
     let ended = false;
+    const ctx = span.spanContext();
     return {
       traceparent: traceparentOf(span),
-      traceId: span.spanContext().traceId,
+      traceId: ctx.traceId,
       stage(name, startMs, endMs) {
         if (INIT_STAGES.has(name)) initMs = (initMs ?? 0) + Math.max(0, endMs - startMs);
-        tracer
-          .startSpan(
-            name,
-            {
-              kind: SpanKind.INTERNAL,
-              startTime: startMs,
-              attributes: { [ATTR.stage]: name, [ATTR.faasInvocationId]: run.id },
-            },
-            ctx,
-          )
-          .end(endMs);
+        stages?.(name, startMs, endMs);
       },
       end(result) {
         if (ended) return;
@@ -166,6 +159,44 @@ export class OtelInvocationTracer implements InvocationTracer {
       },
     };
   }
+
+  /** How this invocation's stages become child spans; undefined when its span is not recorded. */
+  #stages(span: Span, parent: Context, run: TraceStart): StageRecorder | undefined {
+    if (!span.isRecording()) return undefined;
+    const emit = this.#emit;
+    if (emit && isReadableSpan(span)) {
+      return (name, startMs, endMs) => {
+        const attributes = { [ATTR.stage]: name, [ATTR.faasInvocationId]: run.id };
+        emit(stageSpan(span, run.startMs, name, startMs, endMs, attributes));
+      };
+    }
+    const tracer = this.#tracer;
+    const ctx = trace.setSpan(parent, span);
+    return (name, startMs, endMs) => {
+      const attributes = { [ATTR.stage]: name, [ATTR.faasInvocationId]: run.id };
+      tracer.startSpan(name, { kind: SpanKind.INTERNAL, startTime: startMs, attributes }, ctx).end(endMs);
+    };
+  }
+}
+
+type StageRecorder = (name: string, startMs: number, endMs: number) => void;
+
+/**
+ * One attribute object per (function, trigger), reused by every data point:
+ * the metrics SDK keys its series by these attributes, and a fresh object per
+ * call is garbage on every invocation. Bounded like the series themselves.
+ */
+const metricAttrCache = new Map<string, Attributes>();
+
+function metricAttributes(fn: string, trigger: FaasTrigger): Attributes {
+  const key = `${trigger} ${fn}`;
+  let attrs = metricAttrCache.get(key);
+  if (!attrs) {
+    attrs = Object.freeze({ [ATTR.faasInvokedName]: fn, [ATTR.faasTrigger]: trigger });
+    if (metricAttrCache.size >= 10_000) metricAttrCache.clear();
+    metricAttrCache.set(key, attrs);
+  }
+  return attrs;
 }
 
 /** `error.type`: the termination reason when the task ran, else the invocation status. */

@@ -27,6 +27,7 @@ import type { InvocationTracer } from "../invoke/trace.ts";
 import { OtelHttpTracer } from "./http.ts";
 import { OtelInvocationTracer } from "./invocations.ts";
 import { PrometheusReader } from "./prometheus.ts";
+import type { EmitSpan } from "./stage-spans.ts";
 import { type SpanRecord, StoreSpanProcessor } from "./store-spans.ts";
 
 export interface OtlpTargets {
@@ -77,6 +78,22 @@ export interface Telemetry {
   flush(): Promise<void>;
 }
 
+/**
+ * Hands a finished stage span to the same processors the provider's spans
+ * reach (see stage-spans.ts). A failing processor must not fail the invocation.
+ */
+function emitTo(processors: readonly SpanProcessor[]): EmitSpan {
+  return (span) => {
+    for (const p of processors) {
+      try {
+        p.onEnd(span);
+      } catch {
+        // Telemetry never breaks the traced code.
+      }
+    }
+  };
+}
+
 export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const resource = resourceFromAttributes({
     "service.name": options.serviceName ?? "bunker",
@@ -109,7 +126,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   return {
     tracer,
     meter,
-    invocations: new OtelInvocationTracer(tracer, meter),
+    invocations: new OtelInvocationTracer(tracer, meter, emitTo(spanProcessors)),
     http: new OtelHttpTracer(tracer),
     metrics: () => prometheus.text(),
     gauge(name, description, unit, read) {

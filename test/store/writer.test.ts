@@ -6,7 +6,7 @@ import { invocations, spans, usage } from "../../db/schema.ts";
 import { decodeEntry, encodeEntry, Journal, type WriteEntry } from "../../src/store/journal.ts";
 import { getInvocation } from "../../src/store/records.ts";
 import { RecordWriter } from "../../src/store/writer.ts";
-import { BACKENDS, newInvocation, removeTempDirs, type TestDatabase, tempDir } from "./helpers.ts";
+import { BACKENDS, newInvocation, removeTempDirs, type TestDatabase, tempDir, waitFor } from "./helpers.ts";
 
 afterAll(removeTempDirs);
 setDefaultTimeout(60_000);
@@ -117,6 +117,23 @@ for (const backend of BACKENDS) {
       const got = await getInvocation(t.database.db, row.id);
       expect(got?.state).toBe("failed");
       expect(got?.reason).toBe("oom");
+    });
+
+    test("a partial batch written during a drain waits for the next tick, not a round trip of its own", async () => {
+      // The timer never fires here: only a full batch (the 4th write) or flush() starts a drain.
+      const writer = new RecordWriter({
+        db: t.database.db,
+        dataDir: tempDir("batching"),
+        batchSize: 4,
+        flushIntervalMs: 600_000,
+      });
+      const rows = Array.from({ length: 7 }, () => newInvocation());
+      for (const row of rows) writer.invocation(row);
+      await waitFor("the full batch", () => writer.counters.written >= 4);
+      await Bun.sleep(100);
+      expect(writer.counters).toMatchObject({ written: 4, buffered: 3 });
+      expect((await writer.close()).written).toBe(7);
+      for (const row of rows) expect((await getInvocation(t.database.db, row.id))?.id).toBe(row.id);
     });
 
     test("a record the database refuses is set aside; the rest of its batch lands", async () => {
