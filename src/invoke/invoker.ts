@@ -218,6 +218,7 @@ export class Invoker {
       stdout: "pipe",
       stderr: "pipe",
       ...(trace ? { onStage: (stage: string, a: number, b: number) => trace.stage(stage, a, b) } : {}),
+      ...(fn.pool ? { pool: fn.pool } : {}),
     });
     // Settles after #watch below has published the Running (same tick as the await resumes).
     this.#starting.set(
@@ -328,7 +329,7 @@ export class Invoker {
       }
       const waited = performance.now();
       trace?.stage("run", runStart, waited);
-      await Promise.race([stderrDone, Bun.sleep(1000)]);
+      await settleWithin(stderrDone, 1000);
       trace?.stage("collect", waited, performance.now());
       const over = flags.bodyTooLarge || flags.outputTooLarge;
       const status = outcome ? statusOf(outcome, { ...flags, over }) : "error";
@@ -375,5 +376,24 @@ export class Invoker {
     if (typeof handle.exec === "function") running.exec = (c, a, o) => handle.exec(c, a, o);
     this.#active.set(id, running);
     return running;
+  }
+}
+
+/** Waits for `p`, at most `ms`; the timer goes as soon as `p` settles (no timer left per call). */
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([
+      p.then(
+        () => undefined,
+        () => undefined,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

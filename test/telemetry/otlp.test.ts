@@ -76,7 +76,9 @@ test.skipIf(!root)(
       },
     });
     const scratch = await createScratchDatabase();
-    const fns = functionsDir({ "otel-echo": { command: "/bin/echo", args: ["hi"], timeout: "10s" } });
+    const fns = functionsDir({
+      "otel-echo": { command: "/bin/echo", args: ["hi"], timeout: "10s", pool: { min: 2, max: 3 } },
+    });
     const database = await openDatabase({ url: scratch.url, dataDir: tempDir("otel-reader") });
     let server: ServeProcess | undefined;
     try {
@@ -115,6 +117,26 @@ test.skipIf(!root)(
       ).toBe(3);
       expect(metrics.some((m) => m.name.startsWith("faas_cpu_usage"))).toBe(true);
       expect(metrics.some((m) => m.name.startsWith("bunker_invocations_inflight"))).toBe(true);
+      // The pool per function, with the function's own min (2) rather than the server's (1).
+      const poolInfo = async () =>
+        (
+          (await (await fetch(`${server!.url}/system/info`)).json()) as {
+            pool: { slots: number; fds: number; functions: Record<string, { ready: number }> };
+          }
+        ).pool;
+      await waitFor(
+        "two ready slots for otel-echo",
+        async () => (await poolInfo()).functions["otel-echo"]?.ready === 2,
+      );
+      const info = await poolInfo();
+      expect(info.fds).toBe(info.slots * 6);
+      const after = parsePrometheus(await (await fetch(`${server.url}/metrics`)).text());
+      const ready = after.find(
+        (m) => m.name.startsWith("bunker_pool_ready") && m.labels.faas_name === "otel-echo",
+      );
+      expect(ready?.value).toBe(2);
+      expect(after.some((m) => m.name.startsWith("bunker_pool_fds"))).toBe(true);
+      expect(after.some((m) => m.name.startsWith("bunker_pool_memory"))).toBe(true);
 
       // A clean stop flushes the batch span processor and the record writer.
       expect(await server.kill("SIGTERM")).toBe(143);
