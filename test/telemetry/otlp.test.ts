@@ -124,17 +124,20 @@ test.skipIf(!root)(
             pool: { slots: number; fds: number; functions: Record<string, { ready: number }> };
           }
         ).pool;
+      // Refills while a run is in flight may leave one more, up to the function's max (3).
       await waitFor(
         "two ready slots for otel-echo",
-        async () => (await poolInfo()).functions["otel-echo"]?.ready === 2,
+        async () => ((await poolInfo()).functions["otel-echo"]?.ready ?? 0) >= 2,
       );
       const info = await poolInfo();
+      expect(info.functions["otel-echo"]?.ready).toBeLessThanOrEqual(3);
       expect(info.fds).toBe(info.slots * 6);
       const after = parsePrometheus(await (await fetch(`${server.url}/metrics`)).text());
       const ready = after.find(
         (m) => m.name.startsWith("bunker_pool_ready") && m.labels.faas_name === "otel-echo",
       );
-      expect(ready?.value).toBe(2);
+      expect(ready?.value).toBeGreaterThanOrEqual(2);
+      expect(ready?.value).toBeLessThanOrEqual(3);
       expect(after.some((m) => m.name.startsWith("bunker_pool_fds"))).toBe(true);
       expect(after.some((m) => m.name.startsWith("bunker_pool_memory"))).toBe(true);
 
