@@ -1,0 +1,1 @@
+DROP INDEX "spans_trace_id_idx";
