@@ -423,7 +423,6 @@ static int init_main(void) {
     take_identity(&id, self);
     run_task();
   }
-  record(BK_REC_STARTED, 0, main_pid);
   harden_self();
   supervise(main_pid);
 }

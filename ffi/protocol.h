@@ -56,7 +56,6 @@
 #define BK_REC_MAXRSS 3       /* value = largest RSS among the task's reaped processes, KiB */
 #define BK_REC_UTIME 4        /* value = user CPU of the task's reaped processes, microseconds */
 #define BK_REC_STIME 5        /* value = system CPU of the task's reaped processes, microseconds */
-#define BK_REC_STARTED 6      /* value = the main process's pid as init sees it; it waits for the exec request */
 
 /* Steps that are not plan ops. */
 #define BK_STEP_PDEATHSIG 1000

@@ -57,26 +57,20 @@ class Manager implements CgroupManager {
   }
 
   /**
-   * What must exist before the clone is made here: the cgroup2 directory (with
-   * its limits on v2), for clone3(CLONE_INTO_CGROUP), which places the child
-   * without a cgroup.procs write. The rest (the v1 hierarchies) comes back as
-   * a plan for createRest(), which the exec driver runs while the child builds
-   * the task's root; the child joins them after.
+   * On cgroup v2, what must exist before the clone is made here: the task's
+   * directory with its limits, for clone3(CLONE_INTO_CGROUP), which places the
+   * child without a cgroup.procs write (a write waits for an RCU grace period
+   * unless the hierarchy has favordynmods). With v1 hierarchies the child
+   * joins by writing anyway (and Bunker turns favordynmods on there), so
+   * everything, the hybrid's cgroup2 directory included, comes back for
+   * createRest(), which the exec driver runs while the child builds the root.
+   * `cloneInto` says which directory, if any, the clone goes into.
    */
   createForClone(name: string, limits: CgroupLimits): CgroupPlan {
     const plan = this.plan(name, limits);
-    const unified = plan.cgroup.unifiedDir;
-    const now = (path: string) => unified !== null && (path === unified || path.startsWith(`${unified}/`));
-    this.#run(
-      plan,
-      plan.mkdirs.filter(now),
-      plan.writes.filter(([path]) => now(path)),
-    );
-    return {
-      ...plan,
-      mkdirs: plan.mkdirs.filter((dir) => !now(dir)),
-      writes: plan.writes.filter(([path]) => !now(path)),
-    };
+    if (this.layout !== "v2") return plan;
+    this.#run(plan, plan.mkdirs, plan.writes);
+    return { ...plan, mkdirs: [], writes: [], cloneInto: plan.cgroup.unifiedDir };
   }
 
   /** Makes what createForClone() left: the v1 directories and their limits. */
@@ -126,6 +120,7 @@ class Manager implements CgroupManager {
         : v1LimitWrites(dirs.v1, limits, hostCpu);
     return {
       cgroup: new CgroupTask(name, dirs),
+      cloneInto: null,
       mkdirs: hierarchyDirs(dirs),
       writes,
       parentsCached,

@@ -93,6 +93,8 @@ export interface TaskCgroup {
 /** A task's cgroup (or what is left of it to make): the directories to make and the limit files to write, in order. */
 export interface CgroupPlan {
   cgroup: TaskCgroup;
+  /** The directory, already made, that the clone goes into (CLONE_INTO_CGROUP); null: the child joins by writing. */
+  cloneInto: string | null;
   mkdirs: string[];
   /** [path, value] */
   writes: [string, string][];
@@ -109,11 +111,11 @@ export interface CgroupManager {
   /** The same cgroup as data: its directories and limit files, in order (see CgroupPlan). */
   plan(name: string, limits: CgroupLimits): CgroupPlan;
   /**
-   * Makes the cgroup2 part (for clone3's CLONE_INTO_CGROUP) now and returns
-   * the rest (v1 hierarchies), to be made by createRest while the child runs.
+   * On v2 makes the task's directory now, for clone3's CLONE_INTO_CGROUP; with
+   * v1 hierarchies returns everything, to be made by createRest while the child runs.
    */
   createForClone(name: string, limits: CgroupLimits): CgroupPlan;
-  /** Makes what createForClone left (the v1 directories and limits); throws CgroupError. */
+  /** Makes what createForClone left; throws CgroupError. */
   createRest(plan: CgroupPlan): void;
   /** The existing cgroup of that name (e.g. after a restart), or null. */
   open(name: string): TaskCgroup | null;

@@ -774,13 +774,14 @@ export class ExecDriver implements Driver {
         hostname: spec.name,
         groupFd,
       });
-      // The cgroup2 directory is made now, for CLONE_INTO_CGROUP (no cgroup.procs write, which
-      // costs an RCU grace period without favordynmods); the v1 ones while the child builds
+      // On v2 the cgroup is made now, for CLONE_INTO_CGROUP (no cgroup.procs write, which costs
+      // an RCU grace period without favordynmods); with v1 hierarchies while the child builds
       // the root, which joins them once the gate says they exist.
       const cgroupPlan = this.cgroups.createForClone(id, limitsOf(spec));
       const cgroup = cgroupPlan.cgroup;
       undo.unshift(() => cgroup.remove());
-      const cgroupFd = cgroup.unifiedDir === null ? -1 : openFd(cgroup.unifiedDir, O_RDONLY | O_DIRECTORY);
+      const cgroupFd =
+        cgroupPlan.cloneInto === null ? -1 : openFd(cgroupPlan.cloneInto, O_RDONLY | O_DIRECTORY);
       const gate = cgroupPlan.mkdirs.length > 0 ? pipe() : null;
       const plan: SpawnPlan = {
         cloneFlags:

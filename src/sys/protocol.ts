@@ -33,7 +33,6 @@ export const BK_REC_EXITED = 2;
 export const BK_REC_MAXRSS = 3;
 export const BK_REC_UTIME = 4;
 export const BK_REC_STIME = 5;
-export const BK_REC_STARTED = 6;
 
 export const BK_STEP_PDEATHSIG = 1000;
 export const BK_STEP_FDS = 1001;
