@@ -12,6 +12,7 @@
  * Bun.spawn are never taken).
  */
 
+import { readSync } from "node:fs";
 import { ECONNRESET, EPIPE, ESRCH, errnoName, errnoText } from "./errno.ts";
 import { SysError } from "./error.ts";
 import { closeFd, pidfdSignal, sendMessage, socketPair, waitPid } from "./native.ts";
@@ -126,13 +127,7 @@ class ZygoteChild implements Child {
 
   launch(request: ExecRequest, stdio: readonly [number, number, number]): void {
     this.execPath = request.path;
-    try {
-      sendMessage(this.socket, encodeExec(request), stdio);
-    } catch (err) {
-      // The child is already gone (a setup step failed, or it was killed): the
-      // records and the reap say why, and `exited` carries it to the caller.
-      if (!(err instanceof SysError && (err.errno === EPIPE || err.errno === ECONNRESET))) throw err;
-    }
+    sendExec(this.socket, request, stdio);
   }
 
   /** False once the child closed its end: a ready slot that died while it waited. */
@@ -154,16 +149,19 @@ class ZygoteChild implements Child {
   }
 
   /**
-   * Reads records until EOF. A reset (the child died with our request still
-   * unread in its queue) ends the stream like EOF: the reap tells the rest.
+   * Reads records until EOF. A reset (the child died with a message of ours
+   * still unread in its queue) makes Bun's stream fail before it hands over
+   * what was queued for us, so the rest is read directly: after the reset the
+   * peer is gone, the records come, then EOF.
    */
   private async readRecords(): Promise<void> {
     try {
       await this.readUntilEnd();
-      this.ended = true;
     } catch (err) {
-      this.ended = true;
       if ((err as { code?: string }).code !== "ECONNRESET") throw err;
+      this.drainAfterReset();
+    } finally {
+      this.ended = true;
     }
   }
 
@@ -171,17 +169,36 @@ class ZygoteChild implements Child {
     let pending = new Uint8Array(0);
     for await (const chunk of Bun.file(this.socket).stream()) {
       const bytes = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      let at = 0;
-      for (; at + 16 <= bytes.byteLength; at += 16) {
-        this.onRecord(
-          view.getInt32(at, true),
-          view.getInt32(at + 4, true),
-          Number(view.getBigInt64(at + 8, true)),
-        );
-      }
-      pending = bytes.slice(at);
+      pending = bytes.slice(this.onRecords(bytes));
     }
+  }
+
+  private drainAfterReset(): void {
+    const buf = Buffer.alloc(4096);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(this.socket, buf, 0, buf.length, null);
+      } catch {
+        return;
+      }
+      if (n <= 0) return;
+      this.onRecords(buf.subarray(0, n));
+    }
+  }
+
+  /** Handles the whole 16-byte records in `bytes`; returns how many bytes they took. */
+  private onRecords(bytes: Uint8Array): number {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = 0;
+    for (; at + 16 <= bytes.byteLength; at += 16) {
+      this.onRecord(
+        view.getInt32(at, true),
+        view.getInt32(at + 4, true),
+        Number(view.getBigInt64(at + 8, true)),
+      );
+    }
+    return at;
   }
 
   private async run(): Promise<void> {
@@ -224,6 +241,19 @@ class ZygoteChild implements Child {
   discard(): void {
     // SIGKILL, not a close of our socket end: the reader loop owns that fd.
     this.signal(9);
+  }
+}
+
+/**
+ * Sends the exec request with the task's stdio. A child already gone (a setup
+ * step failed, or it was killed) is no error here: the records and the reap
+ * say why, and `exited` carries it to the caller.
+ */
+function sendExec(socket: number, request: ExecRequest, stdio: readonly [number, number, number]): void {
+  try {
+    sendMessage(socket, encodeExec(request), stdio);
+  } catch (err) {
+    if (!(err instanceof SysError && (err.errno === EPIPE || err.errno === ECONNRESET))) throw err;
   }
 }
 
