@@ -113,6 +113,41 @@ async function load(url: string, connections: number, seconds: number): Promise<
   };
 }
 
+/**
+ * autocannon keeps whole milliseconds, which at one connection rounds the bare
+ * server's ~0.8 ms to 0 or 1. So the single-connection latency is also timed
+ * here to the microsecond: sequential keep-alive POSTs from a Node process,
+ * interleaved between the two servers.
+ */
+const SEQUENTIAL = `
+const http = require("node:http");
+const [a, b, n] = [process.argv[1], process.argv[2], Number(process.argv[3])];
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const once = (url) => new Promise((resolve, reject) => {
+  const t0 = process.hrtime.bigint();
+  const req = http.request(url, { method: "POST", agent }, (res) => {
+    res.resume();
+    res.on("end", () => resolve(Number(process.hrtime.bigint() - t0) / 1e6));
+  });
+  req.on("error", reject);
+  req.end();
+});
+(async () => {
+  const out = { a: [], b: [] };
+  for (let i = 0; i < n; i++) { out.a.push(await once(a)); out.b.push(await once(b)); }
+  console.log(JSON.stringify(out));
+})();
+`;
+
+async function sequentialMs(a: string, b: string, n: number): Promise<{ a: number[]; b: number[] }> {
+  const p = Bun.spawn(["node", "-e", SEQUENTIAL, a, b, String(n)], { stdout: "pipe", stderr: "inherit" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  return JSON.parse(out);
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+
 const bunker = startBunker(await freePort());
 const bare = startBare(await freePort());
 try {
@@ -134,7 +169,17 @@ try {
       rpsRatio: k.rps / b.rps,
     });
   }
+  process.stderr.write("sequential, one connection, microsecond timing...\n");
+  const seq = await sequentialMs(bare.url, bunker.url, 2000);
+  const sequential = {
+    bareP50Ms: median(seq.a),
+    bunkerP50Ms: median(seq.b),
+    p50Ratio: median(seq.b) / median(seq.a),
+  };
   const lines = [
+    `One connection, sequential (2000 requests each, interleaved): bare p50 ${sequential.bareP50Ms.toFixed(3)} ms, ` +
+      `Bunker p50 ${sequential.bunkerP50Ms.toFixed(3)} ms, ratio ${sequential.p50Ratio.toFixed(2)} (target <= ${shared.targets.p50RatioMax}).`,
+    "",
     "| concurrency | bare p50 ms | bunker p50 ms | p50 ratio | bare req/s | bunker req/s | req/s ratio | bunker p99 ms | errors |",
     "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
@@ -152,6 +197,7 @@ try {
     commit,
     durationSeconds: duration,
     targets: shared.targets,
+    sequential,
     rows,
   };
   writeFileSync(join(import.meta.dir, "results/http.json"), `${JSON.stringify(result, null, 2)}\n`);
