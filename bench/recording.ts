@@ -5,7 +5,7 @@
  * FaaS metrics), in interleaved rounds of one run so both modes see the same
  * machine state. A recording round ends when the writer has committed all it
  * was given, so its throughput pays for the database work it caused. Prints
- * the ratio, writes bench/results/recording.json. Target: recording costs at
+ * the ratio, writes bench/results/recording-<store>.json (postgres or pglite). Target: recording costs at
  * most 10 % of throughput.
  *
  * Also reported, because throughput on a shared 2-core machine is noisy: CPU
@@ -190,7 +190,7 @@ console.log(
   `recording off ${summary.median.off.toFixed(1)} /s, on ${summary.median.on.toFixed(1)} /s: ` +
     `ratio ${ratio.toFixed(3)} (cost ${summary.costPercent.toFixed(1)} %, target <= 10 %)`,
 );
-const out = join(import.meta.dir, "results", "recording.json");
+const out = join(import.meta.dir, "results", `recording-${records.database.driver}.json`);
 mkdirSync(join(import.meta.dir, "results"), { recursive: true });
 writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(`wrote ${out}`);
