@@ -60,7 +60,14 @@ import { NetworkGroups, networkPlan } from "./network.ts";
 import { type RootEntry, resolveChrootEnv, rootSteps } from "./root.ts";
 import { parseSignal } from "./signals.ts";
 import { StatsSampler, statsStream, type TaskStats } from "./stats.ts";
-import { createTaskDir, DEFAULT_RUN_DIR, ensureRunDir, removeTaskDir, type TaskDir } from "./taskdir.ts";
+import {
+  createTaskDir,
+  DEFAULT_RUN_DIR,
+  ensureRunDir,
+  removeTaskDir,
+  type TaskDir,
+  taskDirAt,
+} from "./taskdir.ts";
 import type { TeardownJob, TeardownResult } from "./teardown-worker.ts";
 import type { Outcome, TaskSpec, TerminationReason, Usage } from "./types.ts";
 import { type ResolvedUser, resolveUser } from "./users.ts";
@@ -754,7 +761,14 @@ export class ExecDriver implements Driver {
     });
     const caps = capabilitySets(spec, plugin, user.uid);
     const { initFd, devNull } = this.sharedFds();
-    const dir = createTaskDir(this.tasksDir, id, user.uid, user.gid);
+    // A task that needs nothing put in its directory beforehand (no artifacts, no volume mount
+    // points, no generated network files, bind mode) gets it made while the clone is created.
+    const later =
+      plugin.chrootMode === "bind" &&
+      (spec.artifacts ?? []).length === 0 &&
+      (spec.volumeMounts ?? []).length === 0 &&
+      (spec.network?.mode ?? "host") === "host";
+    const dir = later ? taskDirAt(this.tasksDir, id) : createTaskDir(this.tasksDir, id, user.uid, user.gid);
     const undo: (() => unknown)[] = [() => removeTaskDir(dir)];
     try {
       const root = await prepareTaskRoot(spec, dir.root, user, plugin, this.entries);
@@ -783,6 +797,7 @@ export class ExecDriver implements Driver {
       const cgroupFd =
         cgroupPlan.cloneInto === null ? -1 : openFd(cgroupPlan.cloneInto, O_RDONLY | O_DIRECTORY);
       const gate = cgroupPlan.mkdirs.length > 0 ? pipe() : null;
+      const startGate = later ? pipe() : null;
       const plan: SpawnPlan = {
         cloneFlags:
           CLONE_NEWNS |
@@ -805,6 +820,7 @@ export class ExecDriver implements Driver {
           noPivotRoot: plugin.noPivotRoot,
           joinPaths: joinPaths(cgroup, cgroupFd >= 0),
           joinGate: gate && { read: gate[0], write: gate[1] },
+          startGate: startGate && { read: startGate[0], write: startGate[1] },
           early: network.early,
           overEtc: network.files,
         }),
@@ -815,11 +831,19 @@ export class ExecDriver implements Driver {
       // While the spawn thread clones and the child mounts: the v1 cgroups, then the command.
       let exe: ReturnType<typeof lookupCommand>;
       try {
+        // Unopened, a gate reads EOF: the child gives up (ECANCELED) instead of going on.
+        try {
+          if (startGate) {
+            createTaskDir(this.tasksDir, id, user.uid, user.gid);
+            writeSync(startGate[1], "1");
+          }
+        } finally {
+          if (startGate) closeFd(startGate[1]);
+        }
         try {
           this.cgroups.createRest(cgroupPlan);
           if (gate) writeSync(gate[1], "1");
         } finally {
-          // Unopened, the gate reads EOF: the child gives up (ECANCELED) instead of joining.
           if (gate) closeFd(gate[1]);
         }
         exe = lookupCommand(spec.command, lookup);
@@ -835,6 +859,7 @@ export class ExecDriver implements Driver {
       } finally {
         await spawning.catch(() => undefined);
         if (gate) closeFd(gate[0]);
+        if (startGate) closeFd(startGate[0]);
         if (cgroupFd >= 0) closeFd(cgroupFd);
         if (groupFd !== null) closeFd(groupFd);
       }

@@ -59,7 +59,12 @@ export interface RootLayout {
    * cgroups while the child builds the root, then says so. The joins then come
    * last, before the switch of root, so still no task code runs outside them.
    */
-  joinGate?: { read: number; write: number } | null;
+  joinGate?: Gate | null;
+  /**
+   * When set, the child's very first step waits on this pipe: the server makes
+   * the task directory while the clone and its namespaces are being created.
+   */
+  startGate?: Gate | null;
   /** Steps right after the cgroup joins (network: join a group's namespace, loopback up). */
   early?: readonly PlanStep[];
   /** Steps once the host directories are bound (network: generated /etc files over them). */
@@ -319,16 +324,18 @@ function procAndSys(s: Steps, made: Set<string>) {
   s.optional(() => s.mount("tmpfs", `${sys}/firmware`, "tmpfs", RO | MS_NOEXEC, "size=0", "mask"));
 }
 
+/** A pipe the child waits on (BK_OP_WAIT): one byte says go on, EOF that the server gave up. */
+export interface Gate {
+  read: number;
+  write: number;
+}
+
+function wait(s: Steps, gate: Gate, what: string) {
+  s.list.push({ code: BK_OP_WAIT, num: gate.read, args: [String(gate.write)], what, path: "" });
+}
+
 function joins(s: Steps, l: RootLayout) {
-  if (l.joinGate != null) {
-    s.list.push({
-      code: BK_OP_WAIT,
-      num: l.joinGate.read,
-      args: [String(l.joinGate.write)],
-      what: "wait for the task's cgroups",
-      path: "",
-    });
-  }
+  if (l.joinGate != null) wait(s, l.joinGate, "wait for the task's cgroups");
   for (const path of l.joinPaths) {
     s.list.push({ code: BK_OP_WRITE, num: 0, args: [path, "0"], what: "join cgroup", path });
   }
@@ -337,6 +344,7 @@ function joins(s: Steps, l: RootLayout) {
 /** The full list of steps, from joining the cgroup to the switch of root. */
 export function rootSteps(l: RootLayout): PlanStep[] {
   const s = new Steps(l.taskDir);
+  if (l.startGate != null) wait(s, l.startGate, "wait for the task directory");
   const gated = l.joinGate != null;
   if (!gated) joins(s, l);
   s.list.push(...(l.early ?? []));

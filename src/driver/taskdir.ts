@@ -21,9 +21,14 @@ export interface TaskDir {
   root: string;
 }
 
+/** Where a task's directory is (made by createTaskDir). */
+export function taskDirAt(tasksDir: string, id: string): TaskDir {
+  return { root: `${tasksDir}/${id}` };
+}
+
 /** Creates <tasksDir>/<id> with the Nomad layout, owned so that `uid` can write local/ and tmp/. */
 export function createTaskDir(tasksDir: string, id: string, uid: number, gid: number): TaskDir {
-  const root = `${tasksDir}/${id}`;
+  const { root } = taskDirAt(tasksDir, id);
   mkdirSync(root, { mode: 0o755 });
   for (const sub of ["local", "alloc", "alloc/logs", "alloc/tmp", "alloc/data", "tmp"]) {
     mkdirSync(`${root}/${sub}`, { mode: 0o755 });

@@ -289,6 +289,13 @@ describe("rootSteps", () => {
       ).toBe(false);
     });
 
+    test(`${label}: with a start gate, the very first step waits for the task directory`, () => {
+      const gated = rootSteps(layout({ noPivotRoot, startGate: { read: 9, write: 10 } }));
+      expect([op(gated[0]!), gated[0]!.num, gated[0]!.args[0]]).toEqual([BK_OP_WAIT, 9, "10"]);
+      expect(gated.slice(1).some((s) => op(s) === BK_OP_WAIT)).toBe(false);
+      expect(gated.slice(1)).toEqual(steps);
+    });
+
     test(`${label}: mounts become private before any mount`, () => {
       const firstMount = steps.findIndex((s) => op(s) === BK_OP_MOUNT);
       expect(isMakePrivate(steps[firstMount]!)).toBe(true);
