@@ -4,9 +4,9 @@
  */
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { loadPluginConfig } from "./cli/plugin.ts";
+import { execDriverFor, loadPluginConfig } from "./cli/plugin.ts";
 import type { Config } from "./config.ts";
-import { createExecDriver, type ExecDriver } from "./driver/exec.ts";
+import type { ExecDriver } from "./driver/exec.ts";
 import { errorMessage } from "./errors.ts";
 import { loadFunctionDir } from "./functions/loader.ts";
 import { FunctionRegistry } from "./functions/registry.ts";
@@ -154,12 +154,7 @@ export async function serve(
   log: (line: string) => void = console.log,
 ): Promise<RunningServer> {
   const plugin = loadPluginConfig(config);
-  const exec = createExecDriver({
-    plugin,
-    dataDir: config.dataDir,
-    runDir: config.BUNKER_RUN_DIR,
-    favorDynmods: config.BUNKER_CGROUP_FAVORDYNMODS === "1",
-  });
+  const exec = execDriverFor(config, plugin);
   const fp = exec.fingerprint();
   if (fp.health === "healthy") {
     const leftovers = await exec.recover();

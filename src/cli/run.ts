@@ -6,12 +6,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Config } from "../config.ts";
 import { parseTask, type TaskInput } from "../driver/config.ts";
-import { createExecDriver } from "../driver/exec.ts";
 import { parseNomadTask } from "../driver/nomad.ts";
 import type { Outcome } from "../driver/types.ts";
 import { BunkerError, ValidationError } from "../errors.ts";
 import { intFlag, many, one, type Parsed, parseFlags } from "./args.ts";
-import { loadPluginConfig } from "./plugin.ts";
+import { execDriverFor, loadPluginConfig } from "./plugin.ts";
 
 export const RUN_USAGE =
   "bunker run [--user U] [--pid-mode private|host] [--ipc-mode private|host] [--cap-add CAP]... [--cap-drop CAP]... " +
@@ -102,12 +101,7 @@ export async function runCommand(argv: string[], config: Config): Promise<number
   const spec = taskFile
     ? parseNomadTask(JSON.parse(readFileSync(taskFile, "utf8")), plugin)
     : parseTask(taskFromFlags(p), plugin);
-  const driver = createExecDriver({
-    plugin,
-    dataDir: config.dataDir,
-    runDir: config.BUNKER_RUN_DIR,
-    favorDynmods: config.BUNKER_CGROUP_FAVORDYNMODS === "1",
-  });
+  const driver = execDriverFor(config, plugin);
   const fp = driver.fingerprint();
   if (fp.health !== "healthy") throw new BunkerError("driver_unhealthy", fp.description);
   const handle = await driver.start(spec, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
