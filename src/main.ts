@@ -13,7 +13,7 @@ import { FunctionRegistry } from "./functions/registry.ts";
 import { taskParser } from "./functions/task.ts";
 import { type RunningServer, startServer } from "./gateway/server.ts";
 import { parseTokensEnv } from "./gateway/tokens.ts";
-import { WarmPool } from "./pool/pool.ts";
+import { FDS_PER_SLOT, WarmPool } from "./pool/pool.ts";
 import { clockFromEnv, startScheduler } from "./schedule/index.ts";
 import type { Database } from "./store/db.ts";
 import { parseAge } from "./store/retention.ts";
@@ -108,7 +108,7 @@ function registerPoolGauges(telemetry: Telemetry, pool: WarmPool): void {
     "bunker.pool.fds",
     "File descriptors the ready slots hold in the server",
     "{fd}",
-    () => pool.footprint().fds,
+    () => pool.readySlots() * FDS_PER_SLOT,
   );
   telemetry.gauge(
     "bunker.pool.memory",

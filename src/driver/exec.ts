@@ -628,6 +628,20 @@ async function teardownOnThread(job: TeardownJob): Promise<TeardownResult> {
   });
 }
 
+/**
+ * Does the server's share of what the child waits for, then opens the gate. A
+ * gate closed unopened (the work threw) reads as EOF: the child gives up
+ * (ECANCELED) instead of going on.
+ */
+function passGate(gate: [number, number] | null, work: () => void): void {
+  try {
+    work();
+    if (gate) writeSync(gate[1], "1");
+  } finally {
+    if (gate) closeFd(gate[1]);
+  }
+}
+
 function killQuietly(pid: number, signal: number): void {
   try {
     killPid(pid, signal);
@@ -831,21 +845,8 @@ export class ExecDriver implements Driver {
       // While the spawn thread clones and the child mounts: the v1 cgroups, then the command.
       let exe: ReturnType<typeof lookupCommand>;
       try {
-        // Unopened, a gate reads EOF: the child gives up (ECANCELED) instead of going on.
-        try {
-          if (startGate) {
-            createTaskDir(this.tasksDir, id, user.uid, user.gid);
-            writeSync(startGate[1], "1");
-          }
-        } finally {
-          if (startGate) closeFd(startGate[1]);
-        }
-        try {
-          this.cgroups.createRest(cgroupPlan);
-          if (gate) writeSync(gate[1], "1");
-        } finally {
-          if (gate) closeFd(gate[1]);
-        }
+        if (startGate) passGate(startGate, () => createTaskDir(this.tasksDir, id, user.uid, user.gid));
+        passGate(gate, () => this.cgroups.createRest(cgroupPlan));
         exe = lookupCommand(spec.command, lookup);
       } catch (err) {
         await spawning.then(

@@ -217,15 +217,17 @@ export class WarmPool implements Driver {
 
   /** Ready slots now, their fds and their processes' memory (for /system/info and /metrics). */
   footprint(): PoolFootprint {
-    let slots = 0;
     let pssBytes = 0;
-    for (const e of this.entries.values()) {
-      for (const slot of e.ready) {
-        slots++;
-        pssBytes += pssOf(slot.pid);
-      }
-    }
+    for (const e of this.entries.values()) for (const slot of e.ready) pssBytes += pssOf(slot.pid);
+    const slots = this.readySlots();
     return { slots, slotCap: this.slotCap, fds: slots * FDS_PER_SLOT, pssBytes };
+  }
+
+  /** Ready slots over all keys (counted, nothing read from /proc). */
+  readySlots(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.ready.length;
+    return n;
   }
 
   /** Ready and preparing slots over all keys. */

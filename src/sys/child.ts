@@ -127,7 +127,13 @@ class ZygoteChild implements Child {
 
   launch(request: ExecRequest, stdio: readonly [number, number, number]): void {
     this.execPath = request.path;
-    sendExec(this.socket, request, stdio);
+    try {
+      sendMessage(this.socket, encodeExec(request), stdio);
+    } catch (err) {
+      // The child is already gone (a setup step failed, or it was killed): the
+      // records and the reap say why, and `exited` carries it to the caller.
+      if (!(err instanceof SysError && (err.errno === EPIPE || err.errno === ECONNRESET))) throw err;
+    }
   }
 
   /** False once the child closed its end: a ready slot that died while it waited. */
@@ -241,19 +247,6 @@ class ZygoteChild implements Child {
   discard(): void {
     // SIGKILL, not a close of our socket end: the reader loop owns that fd.
     this.signal(9);
-  }
-}
-
-/**
- * Sends the exec request with the task's stdio. A child already gone (a setup
- * step failed, or it was killed) is no error here: the records and the reap
- * say why, and `exited` carries it to the caller.
- */
-function sendExec(socket: number, request: ExecRequest, stdio: readonly [number, number, number]): void {
-  try {
-    sendMessage(socket, encodeExec(request), stdio);
-  } catch (err) {
-    if (!(err instanceof SysError && (err.errno === EPIPE || err.errno === ECONNRESET))) throw err;
   }
 }
 
