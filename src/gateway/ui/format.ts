@@ -7,6 +7,16 @@ export function ms(v: number | null | undefined): string {
   return `${v.toFixed(1)} ms`;
 }
 
+/** A count; "—" where there is no data. */
+export function count(v: number | null): string {
+  return v === null ? "—" : String(v);
+}
+
+/** A time range's ends in epoch seconds: the x-axis bounds of a chart. */
+export function epochRange(r: { since: Date; until: Date }): [number, number] {
+  return [r.since.getTime() / 1000, r.until.getTime() / 1000];
+}
+
 export function pct(part: number, whole: number): string {
   if (whole <= 0) return "—";
   return `${((part / whole) * 100).toFixed(1)} %`;

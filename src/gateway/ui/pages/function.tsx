@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { UiEnv } from "../auth.ts";
 import { Bars, Chart, Layout, Tile } from "../components.tsx";
 import type { Ui } from "../context.ts";
-import { bytes, ms, pct, RANGES, rangeOf } from "../format.ts";
+import { bytes, count, epochRange, ms, pct, RANGES, rangeOf } from "../format.ts";
 import { page } from "../render.ts";
 
 const OUTCOME_LABEL: Record<string, string> = {
@@ -79,7 +79,6 @@ export async function functionPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
     ui.data.usage(range, range.bucket, name),
   ]);
   const memLimit = (spec.task.resources.memoryMax ?? spec.task.resources.memory) * 1024 * 1024;
-  const num = (v: number | null) => (v === null ? "—" : String(v));
   return page(
     c,
     <Layout
@@ -155,7 +154,7 @@ export async function functionPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
               { label: "p90", values: latency.map((p) => p.p90Ms) },
               { label: "p99", values: latency.map((p) => p.p99Ms) },
             ]}
-            range={[range.since.getTime() / 1000, range.until.getTime() / 1000]}
+            range={epochRange(range)}
             format={ms}
           />
           <Chart
@@ -167,8 +166,8 @@ export async function functionPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
               { label: "invocations", values: latency.map((p) => p.count) },
               { label: "errors", values: latency.map((p) => p.errors) },
             ]}
-            range={[range.since.getTime() / 1000, range.until.getTime() / 1000]}
-            format={num}
+            range={epochRange(range)}
+            format={count}
           />
           <Bars
             title="Invocations by termination reason"
@@ -192,7 +191,7 @@ export async function functionPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
               },
               { label: "limit (MiB)", values: usage.map(() => memLimit / 1048576) },
             ]}
-            range={[range.since.getTime() / 1000, range.until.getTime() / 1000]}
+            range={epochRange(range)}
             format={(v) => (v === null ? "—" : v.toFixed(1))}
             empty={
               ui.data.source === "store"
@@ -206,7 +205,7 @@ export async function functionPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
             unit="ms"
             x={usage.map((p) => p.t)}
             series={[{ label: "CPU ms (mean)", values: usage.map((p) => p.cpuMsAvg) }]}
-            range={[range.since.getTime() / 1000, range.until.getTime() / 1000]}
+            range={epochRange(range)}
             format={ms}
             empty={
               ui.data.source === "store"

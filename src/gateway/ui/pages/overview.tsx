@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { UiEnv } from "../auth.ts";
 import { Chart, Layout, Scroll, Tile } from "../components.tsx";
 import type { Ui } from "../context.ts";
-import { ms, pct, rangeOf } from "../format.ts";
+import { count, epochRange, ms, pct, rangeOf } from "../format.ts";
 import { page } from "../render.ts";
 
 export async function overviewPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean) {
@@ -51,8 +51,8 @@ export async function overviewPage(c: Context<UiEnv>, ui: Ui, signedIn: boolean)
           { label: "invocations", values: series.map((p) => p.count) },
           { label: "errors", values: series.map((p) => p.errors) },
         ]}
-        range={[range.since.getTime() / 1000, range.until.getTime() / 1000]}
-        format={(v) => (v === null ? "—" : String(v))}
+        range={epochRange(range)}
+        format={count}
       />
       <div class="cols">
         <section aria-labelledby="top-calls">
