@@ -38,6 +38,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     calls: { type: "string", default: "200" },
     concurrency: { type: "string", default: "4" },
+    warmup: { type: "string", default: "1" },
   },
 });
 const rounds = Number(values.rounds);
@@ -138,8 +139,10 @@ const median = (xs: number[]) => {
 };
 
 // Warm-up of both paths (page cache, JIT, database connections), not measured.
-await round("off");
-await round("on");
+for (let i = 0; i < Number(values.warmup); i++) {
+  await round("off");
+  await round("on");
+}
 for (const c of Object.values(cpu)) Object.assign(c, { processMs: 0, postgresMs: 0, calls: 0 });
 const results = { off: [] as number[], on: [] as number[] };
 for (let i = 0; i < rounds; i++) {

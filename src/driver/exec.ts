@@ -39,7 +39,7 @@ import {
   O_RDWR,
 } from "../sys/protocol.ts";
 import type { CapabilitySets, ExecRequest, TaskIdentity } from "../sys/request.ts";
-import { type JobError, Threads } from "../sys/threads.ts";
+import { type JobError, Threads } from "../threads.ts";
 import type {
   Driver,
   ExecOptions,

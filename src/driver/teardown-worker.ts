@@ -4,7 +4,7 @@
  * rmdir alone costs ~100 µs in the kernel) off the JavaScript thread.
  */
 import { tryRmdir } from "../cgroup/index.ts";
-import { serveJobs } from "../sys/threads.ts";
+import { serveJobs } from "../threads.ts";
 import { removeTaskDir } from "./taskdir.ts";
 
 export interface TeardownJob {

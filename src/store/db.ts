@@ -5,17 +5,16 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import * as schema from "../../db/schema.ts";
 import { StoreError, storeError } from "./errors.ts";
+import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER } from "./migrations.ts";
+import { asPglite, PgliteThread } from "./pglite-thread.ts";
 
 export type Schema = typeof schema;
 /** The query builder both drivers share; store code is written against this only. */
@@ -55,15 +54,6 @@ const runners = new WeakMap<Db, RunStatement>();
 export function statementRunner(db: Queryable): RunStatement | undefined {
   return runners.get(db as Db);
 }
-
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL("../../db/migrations", import.meta.url));
-
-/**
- * Arbitrary but fixed key for pg_advisory_lock: every Bunker server migrating
- * the same database queues on it, so two servers starting together apply each
- * migration once instead of racing on CREATE TABLE.
- */
-const MIGRATION_LOCK_KEY = 0x42_75_6e_6b; // "Bunk"
 
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir);
@@ -108,35 +98,26 @@ async function migratePostgresLocked(url: string): Promise<void> {
   }
 }
 
+/**
+ * PGlite runs on a thread of its own (pglite-worker.ts), which also migrates
+ * it: on the event loop its WASM held every request up while it wrote.
+ */
 async function openPglite(dataDir: string): Promise<Database> {
   const dir = join(dataDir, "pglite");
   mkdirSync(dir, { recursive: true });
-  let client: PGlite;
+  let client: PgliteThread;
   try {
-    client = await PGlite.create(dir);
+    client = await PgliteThread.open(dir);
   } catch (err) {
     throw storeError(`cannot open the embedded database in ${dir}`, err);
   }
-  const db = drizzlePglite({ client, schema });
-  try {
-    // PGlite is one process with one connection; the lock is kept only so both
-    // drivers follow the same start-up path.
-    await client.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
-    await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
-    await client.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
-  } catch (err) {
-    await client.close().catch(() => {});
-    throw storeError(`cannot migrate the embedded database in ${dir}`, err);
-  }
-  // PGlite has no statement cache to ask for; the runner still skips drizzle's query building.
-  runners.set(db as unknown as Db, (text, params) => client.query(text, params as unknown[]));
+  const db = drizzlePglite({ client: asPglite(client), schema }) as unknown as Db;
+  runners.set(db, (text, params) => client.statement(text, params));
   return {
-    db: db as unknown as Db,
+    db,
     driver: "pglite",
     dataDir,
-    close: async () => {
-      if (!client.closed) await client.close();
-    },
+    close: () => client.close(),
   };
 }
 

@@ -6,8 +6,9 @@
  * The thread must live as long as the process: a child's parent-death signal
  * follows the thread that cloned it. threads.ts keeps it so.
  */
+
+import { serveJobs } from "../threads.ts";
 import { spawnPlan } from "./native.ts";
-import { serveJobs } from "./threads.ts";
 
 export interface SpawnJob {
   plan: Uint8Array;

@@ -6,9 +6,10 @@
  * they live as long as the process (see threads.ts: a child's parent-death
  * signal follows the thread that cloned it).
  */
+
+import { type JobError, Threads } from "../threads.ts";
 import { SysError } from "./error.ts";
 import type { SpawnJob, SpawnResult } from "./spawn-worker.ts";
-import { type JobError, Threads } from "./threads.ts";
 
 let threads: Threads<SpawnJob, SpawnResult> | undefined;
 
