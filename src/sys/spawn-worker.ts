@@ -4,7 +4,7 @@
  * the event loop keeps serving and two starts can use both cores.
  *
  * The thread must live as long as the process: a child's parent-death signal
- * follows the thread that cloned it. threads.ts keeps it so.
+ * follows the thread that cloned it. src/threads.ts keeps it so.
  */
 
 import { serveJobs } from "../threads.ts";

@@ -3,7 +3,7 @@
  * JavaScript thread. bk_spawn blocks its caller until the child has set up its
  * root and exec'd bunker-init (CLONE_VFORK); on a spawn thread that is one core
  * busy, not the event loop stalled. Two threads, so two starts use both cores;
- * they live as long as the process (see threads.ts: a child's parent-death
+ * they live as long as the process (see src/threads.ts: a child's parent-death
  * signal follows the thread that cloned it).
  */
 
