@@ -10,9 +10,9 @@
  *
  * Also reported, because throughput on a shared 2-core machine is noisy: CPU
  * per invocation of this process (all its threads: the event loop, GC helpers
- * and, with PGlite, the embedded database) and, on Linux with a local
- * Postgres, of every postgres server process (the whole server: a busy
- * neighbour inflates it).
+ * and, with PGlite, the embedded database), of the PGlite thread alone, and,
+ * on Linux with a local Postgres, of every postgres server process (the whole
+ * server: a busy neighbour inflates it).
  *
  *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4]
  *   DATABASE_URL=postgres://... to record into Postgres instead of PGlite.
@@ -30,6 +30,7 @@ import { FunctionRegistry } from "../src/functions/registry.ts";
 import { taskParser } from "../src/functions/task.ts";
 import { createInvokeServices } from "../src/invoke/services.ts";
 import { collect } from "../src/invoke/streams.ts";
+import { PGLITE_THREAD } from "../src/store/pglite-thread.ts";
 import { openRecords } from "../src/store/runtime.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
 
@@ -99,13 +100,38 @@ function postgresCpuMs(): number | null {
   return ticks * 10; // USER_HZ is 100 on Linux
 }
 
-const cpu = { off: { processMs: 0, postgresMs: 0, calls: 0 }, on: { processMs: 0, postgresMs: 0, calls: 0 } };
+/** CPU milliseconds used so far by this process's threads of one name (from /proc/self/task); null where /proc cannot tell. */
+function threadCpuMs(name: string): number | null {
+  let ticks = 0;
+  try {
+    for (const tid of readdirSync("/proc/self/task")) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== name) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  } catch {
+    return null;
+  }
+  return ticks * 10;
+}
+
+const cpu = {
+  off: { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
+  on: { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
+};
 
 async function round(mode: "off" | "on"): Promise<number> {
   const services = mode === "on" ? on : off;
   let next = 0;
   const cpu0 = process.cpuUsage();
   const pg0 = postgresCpuMs();
+  const lite0 = threadCpuMs(PGLITE_THREAD);
   const t0 = performance.now();
   const worker = async () => {
     while (next < calls) {
@@ -128,6 +154,8 @@ async function round(mode: "off" | "on"): Promise<number> {
   const pg1 = postgresCpuMs();
   cpu[mode].processMs += (used.user + used.system) / 1000;
   if (pg0 !== null && pg1 !== null) cpu[mode].postgresMs += pg1 - pg0;
+  const lite1 = threadCpuMs(PGLITE_THREAD);
+  if (lite0 !== null && lite1 !== null) cpu[mode].pgliteMs += lite1 - lite0;
   cpu[mode].calls += calls;
   return perSecond;
 }
@@ -143,7 +171,7 @@ for (let i = 0; i < Number(values.warmup); i++) {
   await round("off");
   await round("on");
 }
-for (const c of Object.values(cpu)) Object.assign(c, { processMs: 0, postgresMs: 0, calls: 0 });
+for (const c of Object.values(cpu)) Object.assign(c, { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 });
 const results = { off: [] as number[], on: [] as number[] };
 for (let i = 0; i < rounds; i++) {
   // Alternate which mode goes first so drift over the run hits both alike.
@@ -166,6 +194,15 @@ const cpuPerInvocationUs = {
         postgresServer: {
           off: usPerCall(cpu.off.postgresMs, cpu.off.calls),
           on: usPerCall(cpu.on.postgresMs, cpu.on.calls),
+        },
+      }
+    : {}),
+  // Part of `process`: the embedded database's own thread.
+  ...(records.database.driver === "pglite" && threadCpuMs(PGLITE_THREAD) !== null
+    ? {
+        pgliteThread: {
+          off: usPerCall(cpu.off.pgliteMs, cpu.off.calls),
+          on: usPerCall(cpu.on.pgliteMs, cpu.on.calls),
         },
       }
     : {}),

@@ -43,9 +43,11 @@ export class Threads<J, R> {
   private seq = 0;
   private holder: ReturnType<typeof setInterval> | undefined;
 
+  /** `name` becomes the threads' name in /proc (15 characters at most), so `top -H` and perf tell them apart. */
   constructor(
     private readonly script: URL,
     private readonly count: number,
+    private readonly name: string,
   ) {}
 
   private keepAlive(): void {
@@ -59,7 +61,7 @@ export class Threads<J, R> {
 
   private start(): void {
     for (let i = this.threads.length; i < this.count; i++) {
-      const thread: Thread = { worker: new Worker(this.script.href), load: 0 };
+      const thread: Thread = { worker: new Worker(this.script.href, { name: this.name }), load: 0 };
       thread.worker.unref();
       thread.worker.onmessage = (event: MessageEvent<Reply<R>>) => this.settle(event.data);
       // An uncaught error ends the worker; "close" follows either way.

@@ -622,7 +622,7 @@ async function teardown(slot: Slot): Promise<void> {
 let teardownThreads: Threads<TeardownJob, TeardownResult> | undefined;
 
 async function teardownOnThread(job: TeardownJob): Promise<TeardownResult> {
-  teardownThreads ??= new Threads(new URL("./teardown-worker.ts", import.meta.url), 1);
+  teardownThreads ??= new Threads(new URL("./teardown-worker.ts", import.meta.url), 1, "bunker-teardown");
   return teardownThreads.run(job).catch((e: JobError) => {
     throw new BunkerError("teardown", e.message ?? "task teardown failed");
   });

@@ -13,6 +13,9 @@ import type { PgliteJob } from "./pglite-worker.ts";
 
 type Query = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
 
+/** The database thread's name in /proc, by which bench/recording.ts accounts its CPU. */
+export const PGLITE_THREAD = "bunker-pglite";
+
 let thread: Threads<PgliteJob, unknown> | undefined;
 let lastDb = 0;
 
@@ -76,7 +79,11 @@ export class PgliteThread {
   }
 
   #send(job: Job): Promise<unknown> {
-    thread ??= new Threads<PgliteJob, unknown>(new URL("./pglite-worker.ts", import.meta.url), 1);
+    thread ??= new Threads<PgliteJob, unknown>(
+      new URL("./pglite-worker.ts", import.meta.url),
+      1,
+      PGLITE_THREAD,
+    );
     return thread.run({ ...job, db: this.#db } as PgliteJob).catch((e: JobError) => {
       throw Object.assign(new Error(e.message ?? "embedded database error"), e);
     });

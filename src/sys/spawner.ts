@@ -14,7 +14,7 @@ import type { SpawnJob, SpawnResult } from "./spawn-worker.ts";
 let threads: Threads<SpawnJob, SpawnResult> | undefined;
 
 export async function spawnOnThread(plan: Uint8Array): Promise<SpawnResult> {
-  threads ??= new Threads(new URL("./spawn-worker.ts", import.meta.url), 2);
+  threads ??= new Threads(new URL("./spawn-worker.ts", import.meta.url), 2, "bunker-spawn");
   try {
     // Moved, not copied: the plan is built for this one spawn.
     return await threads.run({ plan }, [plan.buffer as ArrayBuffer]);

@@ -282,8 +282,10 @@ describe.skipIf(!isRoot)("task lifecycle (real tasks, as root)", () => {
         async () => {
           const marker = `bk-timeout-${pidMode}-${process.pid}`;
           const child = `/bin/sh -c 'sleep 1000; echo ${marker}'`;
+          // The timeout only has to outlast the test's look at the processes, which a loaded CI
+          // machine has stretched past 3 s (a /proc scan waits on processes mid-exec).
           const handle = await start(
-            sh(`${child} & ${child} & echo ready; wait`, { timeout: "3s" }, { pid_mode: pidMode }),
+            sh(`${child} & ${child} & echo ready; wait`, { timeout: "6s" }, { pid_mode: pidMode }),
           );
           const out = new Lines(handle.stdout!);
           const errText = new Response(handle.stderr).text();

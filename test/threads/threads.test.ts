@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { type JobError, Threads } from "../../src/threads.ts";
 import type { EchoJob } from "./fixtures/echo-worker.ts";
 
@@ -6,7 +7,7 @@ const script = new URL("./fixtures/echo-worker.ts", import.meta.url);
 const pools: Threads<EchoJob, number>[] = [];
 
 function pool(count = 1): Threads<EchoJob, number> {
-  const p = new Threads<EchoJob, number>(script, count);
+  const p = new Threads<EchoJob, number>(script, count, "bunker-test");
   pools.push(p);
   return p;
 }
@@ -48,6 +49,14 @@ describe("Threads", () => {
       expect((job as PromiseRejectedResult).reason.message).toContain("stopped");
     }
     expect(await p.run({ op: "tid" })).toBe(1);
+  });
+
+  test("threads carry their name, so /proc, top -H and perf can tell them apart", async () => {
+    await pool().run({ op: "echo", value: 1 });
+    const names = readdirSync("/proc/self/task").map((tid) =>
+      readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim(),
+    );
+    expect(names).toContain("bunker-test");
   });
 
   test("terminate fails what is in flight", async () => {
