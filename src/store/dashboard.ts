@@ -6,7 +6,7 @@
  * drivers return those as JS numbers (bigint and numeric come back as strings).
  */
 import { and, eq, gte, inArray, lt, type SQL, sql } from "drizzle-orm";
-import { invocations, spans, usage } from "../../db/schema.ts";
+import { invocations, spanRows, usage } from "../../db/schema.ts";
 import type { Queryable } from "./db.ts";
 import { storeError } from "./errors.ts";
 
@@ -239,19 +239,19 @@ export function coldStarts(db: Queryable, range: TimeRange, fn?: string): Promis
       .where(inRange(range, fn));
     const perRun = db
       .select({
-        id: spans.invocationId,
-        ms: sql<number>`(sum(${spans.endNs} - ${spans.startNs}) / 1000000.0)::float8`.as("ms"),
+        id: spanRows.invocationId,
+        ms: sql<number>`(sum(${spanRows.endNs} - ${spanRows.startNs}) / 1000000.0)::float8`.as("ms"),
       })
-      .from(spans)
-      .innerJoin(invocations, eq(invocations.id, spans.invocationId))
+      .from(spanRows)
+      .innerJoin(invocations, eq(invocations.id, spanRows.invocationId))
       .where(
         and(
           inRange(range, fn),
           eq(invocations.warm, false),
-          inArray(spans.name, ["prepare root", "prepare", "spawn"]),
+          inArray(spanRows.name, ["prepare root", "prepare", "spawn"]),
         ),
       )
-      .groupBy(spans.invocationId)
+      .groupBy(spanRows.invocationId)
       .as("per_run");
     const [init] = await db.select({ avg: sql<number | null>`avg(${perRun.ms})::float8` }).from(perRun);
     return { cold: counts?.cold ?? 0, warm: counts?.warm ?? 0, initMsAvg: init?.avg ?? null };

@@ -6,7 +6,7 @@
  * them twice changes nothing.
  */
 import { and, desc, eq, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
-import { type InvocationState, invocations, spans, usage } from "../../db/schema.ts";
+import { type InvocationState, invocations, spanRows, type spans, usage } from "../../db/schema.ts";
 import type { Outcome, Usage } from "../driver/types.ts";
 import type { Queryable } from "./db.ts";
 import { storeError } from "./errors.ts";
@@ -16,7 +16,8 @@ export type Invocation = typeof invocations.$inferSelect;
 export type NewInvocation = typeof invocations.$inferInsert;
 export type UsageRow = typeof usage.$inferSelect;
 export type NewUsage = typeof usage.$inferInsert;
-export type SpanRow = typeof spans.$inferSelect;
+/** A span as read: stage entries come back as rows of their own (the span_rows view). */
+export type SpanRow = typeof spanRows.$inferSelect;
 export type NewSpan = typeof spans.$inferInsert;
 
 export interface InvocationDetail extends Invocation {
@@ -105,12 +106,12 @@ export async function getInvocation(db: Queryable, id: string): Promise<Invocati
     const [row] = await db.select().from(invocations).where(eq(invocations.id, id));
     if (!row) return null;
     const [usageRow] = await db.select().from(usage).where(eq(usage.invocationId, id));
-    const spanRows = await db
+    const stored = await db
       .select()
-      .from(spans)
-      .where(eq(spans.invocationId, id))
-      .orderBy(spans.startNs, spans.spanId);
-    return { ...row, usage: usageRow ?? null, spans: spanRows };
+      .from(spanRows)
+      .where(eq(spanRows.invocationId, id))
+      .orderBy(spanRows.startNs, spanRows.spanId);
+    return { ...row, usage: usageRow ?? null, spans: stored };
   } catch (err) {
     throw storeError(`cannot read invocation ${id}`, err);
   }

@@ -41,7 +41,8 @@ export class StageSpan implements ReadableSpan {
   readonly parentSpanContext: SpanContext;
 
   constructor(
-    parent: ReadableSpan,
+    /** The live parent: the store holds a stage until the parent has `ended` (store-spans.ts). */
+    readonly parent: ReadableSpan,
     readonly name: string,
     readonly startTime: HrTime,
     readonly endTime: HrTime,

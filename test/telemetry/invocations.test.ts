@@ -132,14 +132,88 @@ test("stage times are offsets from the invocation span's start, exact to the nan
   });
 });
 
-test("the store records the very spans the exporter gets", () => {
+/**
+ * Stored records as rows, by the rule the span_rows view applies in SQL
+ * (db/schema.ts): each stage entry becomes a span under the row it is in.
+ */
+function asRows(stored: readonly SpanRecord[]): SpanRecord[] {
+  const out: SpanRecord[] = [];
+  for (const { stages, ...row } of stored) {
+    out.push(row);
+    for (const e of stages ?? []) {
+      out.push({
+        spanId: e.i,
+        traceId: row.traceId,
+        parentSpanId: row.spanId,
+        invocationId: row.invocationId,
+        name: e.n,
+        startNs: BigInt(e.s),
+        endNs: BigInt(e.e),
+        attributes: e.a ?? { [ATTR.stage]: e.n, [ATTR.faasInvocationId]: row.invocationId },
+      });
+    }
+  }
+  return out;
+}
+
+const bySpanId = (a: SpanRecord, b: SpanRecord) => a.spanId.localeCompare(b.spanId);
+
+test("the store records the very spans the exporter gets, the stages in their parent's row", () => {
   const made = rig(true);
   invoke(made.tracer);
   const exported = made.exported();
   expect(exported.length).toBe(STAGES.length + 1);
-  expect(made.stored).toEqual(exported.map(toSpanRecord));
-  expect(new Set(made.stored.map((s) => s.spanId)).size).toBe(exported.length);
-  for (const s of made.stored) expect(s.invocationId).toBe("inv-1");
+  // One record: the invocation span, holding its seven stages.
+  expect(made.stored.length).toBe(1);
+  expect(made.stored[0]?.stages?.map((e) => e.n)).toEqual([...STAGES]);
+  expect(asRows(made.stored).sort(bySpanId)).toEqual(exported.map(toSpanRecord).sort(bySpanId));
+  for (const s of asRows(made.stored)) expect(s.invocationId).toBe("inv-1");
+});
+
+test("a stage that ends after its parent, or carries other attributes, is stored whole", () => {
+  const made = rig(true);
+  const t0 = performance.now() - 50;
+  const run = made.tracer.begin({ id: "inv-2", function: "echo", mode: "sync", attempt: 1, startMs: t0 });
+  run.stage("spawn", t0, t0 + 1);
+  run.end({ status: "succeeded", outcome: null, warm: true, endMs: t0 + 5 });
+  run.stage("store", t0 + 5, t0 + 6);
+  expect(made.stored.map((s) => s.name)).toEqual(["echo", "store"]);
+  expect(made.stored[0]?.stages?.map((e) => e.n)).toEqual(["spawn"]);
+  expect(asRows(made.stored).sort(bySpanId)).toEqual(made.exported().map(toSpanRecord).sort(bySpanId));
+
+  const held: SpanRecord[] = [];
+  const processor = new StoreSpanProcessor((r) => held.push(r));
+  const other = rig(true);
+  const run3 = other.tracer.begin({ id: "inv-3", function: "echo", mode: "sync", attempt: 1, startMs: t0 });
+  run3.stage("spawn", t0, t0 + 1);
+  run3.end({ status: "succeeded", outcome: null, warm: true, endMs: t0 + 5 });
+  const root = other.exported().find((s) => s.name === "echo");
+  const stage = other.exported().find((s) => s.name === "spawn");
+  if (!root || !stage) throw new Error("missing spans");
+  // The same stage, but with an attribute of its own: the entry keeps all of them.
+  const extra = Object.assign(Object.create(Object.getPrototypeOf(stage)), stage, {
+    attributes: { ...stage.attributes, note: "x" },
+    parent: { ended: false },
+  });
+  processor.onEnd(extra);
+  processor.onEnd(root);
+  expect(held[0]?.stages?.[0]?.a).toEqual({ ...stage.attributes, note: "x" });
+});
+
+test("stages still held at shutdown are written as rows, not lost", async () => {
+  const held: SpanRecord[] = [];
+  const processor = new StoreSpanProcessor((r) => held.push(r));
+  const made = rig(true);
+  const t0 = performance.now() - 50;
+  const run = made.tracer.begin({ id: "inv-4", function: "echo", mode: "sync", attempt: 1, startMs: t0 });
+  run.stage("spawn", t0, t0 + 1);
+  const stage = made.exported().find((s) => s.name === "spawn");
+  if (!stage) throw new Error("no stage span");
+  processor.onEnd(stage);
+  expect(held).toEqual([]);
+  await processor.shutdown();
+  expect(held.map((s) => s.name)).toEqual(["spawn"]);
+  run.end({ status: "succeeded", outcome: null, warm: true, endMs: t0 + 5 });
 });
 
 test("a caller that does not sample gets no spans, stored or exported, and its flag passed on", () => {
@@ -158,7 +232,9 @@ test("createTelemetry hands stage spans to the store like any other span", async
   const root = stored.find((s) => s.name === "echo");
   expect(root?.parentSpanId).toBe("b7ad6b7169203331");
   expect(root?.traceId).toBe(run.traceId);
-  const children = stored.filter((s) => s.parentSpanId === root?.spanId).map((s) => s.name);
+  const children = asRows(stored)
+    .filter((s) => s.parentSpanId === root?.spanId)
+    .map((s) => s.name);
   expect(children).toEqual([...STAGES]);
   expect(await telemetry.metrics()).toMatch(
     /faas_invocations_total\{faas_invoked_name="echo",faas_trigger="http"[^}]*\} 1\n/,

@@ -5,7 +5,7 @@
  * FaaS series; and the spans in the store the same as the exported ones.
  */
 import { afterAll, expect, test } from "bun:test";
-import { spans as spansTable } from "../../db/schema.ts";
+import { spanRows, spans as spansTable } from "../../db/schema.ts";
 import { openDatabase } from "../../src/store/db.ts";
 import { dataDir, functionsDir, removeDataDirs, type ServeProcess, startServe } from "../records/helpers.ts";
 import { createScratchDatabase, removeTempDirs, tempDir, waitFor } from "../store/helpers.ts";
@@ -25,6 +25,8 @@ interface OtlpSpan {
   spanId: string;
   parentSpanId?: string;
   name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
   attributes: { key: string; value: OtlpValue }[];
 }
 
@@ -177,15 +179,23 @@ test.skipIf(!root)(
       expect(attr(httpSpan!, "http.response.status_code")).toBe(200);
       expect(httpSpan?.parentSpanId).toBe(callerSpan);
 
-      const stored = await database.db.select().from(spansTable);
+      // Read back as rows (stages come out of their parent's row): the same spans, field by field.
+      const stored = await database.db.select().from(spanRows);
       const storedById = new Map(stored.map((s) => [s.spanId, s]));
       for (const span of exported) {
         const row = storedById.get(span.spanId);
         expect(row?.name).toBe(span.name);
         expect(row?.traceId).toBe(span.traceId);
         expect(row?.parentSpanId ?? undefined).toBe(span.parentSpanId || undefined);
+        expect(String(row?.startNs)).toBe(span.startTimeUnixNano);
+        expect(String(row?.endNs)).toBe(span.endTimeUnixNano);
+        for (const a of span.attributes) expect(row?.attributes?.[a.key]).toEqual(attr(span, a.key));
+        expect(Object.keys(row?.attributes ?? {}).length).toBe(span.attributes.length);
       }
       expect(stored.length).toBe(exported.length);
+      // Fewer rows than spans: an invocation's stages live in its span's row.
+      const tableRows = await database.db.select({ id: spansTable.spanId }).from(spansTable);
+      expect(tableRows.length).toBeLessThan(exported.length);
     } finally {
       await server?.kill("SIGKILL");
       receiver.stop(true);
