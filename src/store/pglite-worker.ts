@@ -64,9 +64,6 @@ serveJobs<PgliteJob, unknown>(async (job) => {
 async function open(id: number, dir: string): Promise<null> {
   const pg = await PGlite.create(dir);
   try {
-    // Only fixed statements are prepared (pglite-statements.ts); their plans
-    // never depend on the JSON batch they are given, so replanning per batch is waste.
-    await pg.exec("set plan_cache_mode = force_generic_plan");
     // One connection: the lock is kept only so both drivers follow the same start-up path.
     await pg.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     await migrate(drizzle({ client: pg }), { migrationsFolder: MIGRATIONS_FOLDER });
