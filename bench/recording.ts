@@ -14,7 +14,13 @@
  * on Linux with a local Postgres, of every postgres server process (the whole
  * server: a busy neighbour inflates it).
  *
- *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4]
+ * The warm-up runs 5,000 invocations of each mode first (`--warmup-calls`):
+ * JSC compiles PGlite's WASM and the database thread's JavaScript while they
+ * run, and per-thread CPU from /proc showed its compiler threads still busy
+ * after 2,000 recorded invocations (a third of the cost measured then) and
+ * quiet after 5,000. A server pays that once, in its first seconds.
+ *
+ *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4] [--warmup-calls 5000]
  *   DATABASE_URL=postgres://... to record into Postgres instead of PGlite.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -39,7 +45,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     calls: { type: "string", default: "200" },
     concurrency: { type: "string", default: "4" },
-    warmup: { type: "string", default: "1" },
+    "warmup-calls": { type: "string", default: "5000" },
   },
 });
 const rounds = Number(values.rounds);
@@ -167,7 +173,8 @@ const median = (xs: number[]) => {
 };
 
 // Warm-up of both paths (page cache, JIT, database connections), not measured.
-for (let i = 0; i < Number(values.warmup); i++) {
+const warmupCalls = Number(values["warmup-calls"]);
+for (let warmed = 0; warmed < Math.max(calls, warmupCalls); warmed += calls) {
   await round("off");
   await round("on");
 }
@@ -213,6 +220,7 @@ const summary = {
   store: records.database.driver,
   rounds,
   callsPerRound: calls,
+  warmupCalls,
   concurrency,
   invocationsPerSecond: { off: results.off, on: results.on },
   median: { off: median(results.off), on: median(results.on) },
