@@ -100,6 +100,17 @@ for (const backend of BACKENDS) {
             startNs: bigStart,
             endNs: bigStart + 30n,
             attributes: { k: 1 },
+            // Stages kept in this row: one with the attributes every stage has, one with its own.
+            stages: [
+              { i: `${row.id}-s1`, n: "admit", s: String(bigStart + 1n), e: String(bigStart + 2n) },
+              {
+                i: `${row.id}-s2`,
+                n: "custom",
+                s: String(bigStart + 15n),
+                e: String(bigStart + 16n),
+                a: { x: "y" },
+              },
+            ],
           },
         ],
       );
@@ -111,8 +122,20 @@ for (const backend of BACKENDS) {
       expect(got?.usage?.cpuUserMs).toBe(3);
       expect(got?.usage?.rssBytes).toBeNull();
       expect(got?.usage?.swapBytes).toBe(0);
-      expect(got?.spans.map((s) => s.name)).toEqual(["invoke", "exec"]);
+      expect(got?.spans.map((s) => s.name)).toEqual(["invoke", "admit", "exec", "custom"]);
       expect(got?.spans[0]?.startNs).toBe(bigStart); // exact nanoseconds past 2^53
+      // Stages come back as spans of their own, under the row that held them.
+      expect(got?.spans[1]).toEqual({
+        spanId: `${row.id}-s1`,
+        traceId: "t1",
+        parentSpanId: `${row.id}-a`,
+        invocationId: row.id,
+        name: "admit",
+        startNs: bigStart + 1n,
+        endNs: bigStart + 2n,
+        attributes: { "bunker.stage": "admit", "faas.invocation_id": row.id },
+      });
+      expect(got?.spans[3]?.attributes).toEqual({ x: "y" });
       expect(await getInvocation(db(), "no-such-id")).toBeNull();
     });
 

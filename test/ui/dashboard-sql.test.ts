@@ -148,6 +148,26 @@ for (const backend of BACKENDS) {
       expect(none.initMsAvg).toBeNull();
     });
 
+    test("stages kept in their invocation span's row count like stage rows", async () => {
+      // Out of the range the other tests use, so their counts stay as they are.
+      const later = { since: at(5000), until: at(6000) };
+      const gamma = done("gamma", 5000, 30, { warm: false });
+      await upsertInvocations(t.database.db, [gamma]);
+      const root = span(gamma.id, "gamma", 0, 30);
+      const stage = (name: string, startMs: number, ms: number) => {
+        const { spanId, startNs, endNs } = span(gamma.id, name, startMs, ms);
+        return { i: spanId, n: name, s: String(startNs), e: String(endNs) };
+      };
+      root.stages = [
+        stage("admit", 0, 1),
+        stage("prepare root", 1, 4),
+        stage("spawn", 5, 3),
+        stage("run", 8, 20),
+      ];
+      await upsertSpans(t.database.db, [root]);
+      expect(await coldStarts(t.database.db, later, "gamma")).toEqual({ cold: 1, warm: 0, initMsAvg: 7 });
+    });
+
     test("usage series and status buckets", async () => {
       const u = await usageSeries(t.database.db, range, 60, "alpha");
       expect(u).toEqual([{ t: at(0).getTime() / 1000, runs: 2, cpuMsAvg: 30, memoryPeakBytesMax: 8 << 20 }]);
