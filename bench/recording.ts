@@ -14,13 +14,15 @@
  * on Linux with a local Postgres, of every postgres server process (the whole
  * server: a busy neighbour inflates it).
  *
- * The warm-up runs 5,000 invocations of each mode first (`--warmup-calls`):
- * JSC compiles PGlite's WASM and the database thread's JavaScript while they
- * run, and per-thread CPU from /proc showed its compiler threads still busy
- * after 2,000 recorded invocations (a third of the cost measured then) and
- * quiet after 5,000. A server pays that once, in its first seconds.
+ * The warm-up runs invocations of each mode first (`--warmup-calls`): 5,000
+ * with Postgres, 20,000 with PGlite. JSC compiles PGlite's WASM and the
+ * database thread's JavaScript while they run; per-thread CPU from /proc
+ * showed its compiler threads ("JITWorker", "…Helper Thread") still adding
+ * 0.1–0.3 ms per invocation after 5,000 recorded invocations on this busy
+ * machine, and quiet (< 0.01 ms) after 20,000. A server pays that once, in
+ * its first minute.
  *
- *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4] [--warmup-calls 5000]
+ *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4] [--warmup-calls N]
  *   DATABASE_URL=postgres://... to record into Postgres instead of PGlite.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,7 +47,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "6" },
     calls: { type: "string", default: "200" },
     concurrency: { type: "string", default: "4" },
-    "warmup-calls": { type: "string", default: "5000" },
+    "warmup-calls": { type: "string" },
   },
 });
 const rounds = Number(values.rounds);
@@ -173,7 +175,7 @@ const median = (xs: number[]) => {
 };
 
 // Warm-up of both paths (page cache, JIT, database connections), not measured.
-const warmupCalls = Number(values["warmup-calls"]);
+const warmupCalls = Number(values["warmup-calls"] ?? (records.database.driver === "pglite" ? 20_000 : 5_000));
 for (let warmed = 0; warmed < Math.max(calls, warmupCalls); warmed += calls) {
   await round("off");
   await round("on");
