@@ -149,7 +149,16 @@ export function openApiDocument(version: string): Json {
       "/system/invocations/{id}": {
         get: {
           summary: "One invocation: state, timings, exit, reason, stderr tail",
-          parameters: [idParam],
+          parameters: [
+            idParam,
+            {
+              name: "detail",
+              in: "query",
+              description:
+                "true adds `usage` and `spans` (id, parent, name, startMs, endMs), as `bunker inspect` shows",
+              schema: { type: "string", enum: ["true", "false"] },
+            },
+          ],
           responses: { "200": json("The record", ref("Invocation")), "404": problem("Unknown id") },
         },
         delete: {

@@ -28,6 +28,11 @@ export const InvocationQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
+/** GET /system/invocations/{id}: `detail=true` adds usage and spans (what `bunker inspect` shows). */
+export const InvocationGetQuerySchema = z.strictObject({
+  detail: z.enum(["true", "false"]).optional(),
+});
+
 export const SignalRequestSchema = z.strictObject({
   signal: z.string().min(1).max(32).meta({ description: "Signal name (SIGHUP, HUP) or number" }),
   scope: z

@@ -101,6 +101,35 @@ describe("bunker invoke", () => {
     expect(human.stdout).toContain("function        hello");
   }, 60_000);
 
+  test("inspect shows the usage and the span tree from the store", async () => {
+    const r = await cli(["invoke", "hello", "--async"]);
+    const id = r.stdout.trim();
+    // The store has the run once the writer's next batch is in (every 200 ms): wait for measured spans.
+    let rec: { status?: string; spansMeasured?: boolean; usage?: unknown; spans?: { name: string }[] } = {};
+    for (let i = 0; i < 200 && !(rec.status === "succeeded" && rec.spansMeasured && rec.usage); i++) {
+      rec = JSON.parse((await cli(["inspect", id, "--json"])).stdout);
+      if (!rec.spansMeasured) await Bun.sleep(50);
+    }
+    expect(rec.spansMeasured).toBe(true);
+    expect(rec.spans?.map((s) => s.name)).toEqual(expect.arrayContaining(["hello", "admit", "spawn", "run"]));
+    const lines = (await cli(["inspect", id])).stdout.split("\n");
+    const at = (text: string) => lines.findIndex((l) => l.trimStart().startsWith(text));
+    expect(at("usage:")).toBeGreaterThan(0);
+    expect(lines[at("usage:") + 1]).toMatch(/^ {2}cpu +\d+ ms user, \d+ ms system$/);
+    expect(at("spans:")).toBeGreaterThan(at("usage:"));
+    // The invocation's span, and its stages one level under it.
+    const root = lines[at("hello ")] ?? "";
+    const spawn = lines[at("spawn ")] ?? "";
+    expect(root).toMatch(/^ {2}hello +\+\d+\.\d{3} ms +\d+\.\d{3} ms$/);
+    expect(spawn.indexOf("spawn")).toBe(root.indexOf("hello") + 2);
+  }, 60_000);
+
+  test("inspect ?detail is checked like any query", async () => {
+    const res = await fetch(`${bunker.url}/system/invocations/nope?detail=maybe`);
+    expect(res.status).toBe(422);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+  }, 60_000);
+
   test("inspect of an unknown id is 1", async () => {
     const r = await cli(["inspect", "nope"]);
     expect(r.code).toBe(1);
