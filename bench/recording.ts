@@ -86,19 +86,23 @@ const base = { driver, lookup: (n: string) => functions.get(n), callbackSecret: 
 const off = createInvokeServices(base);
 const on = createInvokeServices({ ...base, sinks: [records.sink], tracer: telemetry.invocations });
 
-/** CPU milliseconds used so far by every local postgres server process; null where /proc cannot tell. */
-function postgresCpuMs(): number | null {
+/**
+ * CPU milliseconds used so far by the /proc entries under `dir` (processes in
+ * /proc, threads in /proc/self/task) whose command name is `name`; null where
+ * /proc cannot tell.
+ */
+function cpuMsOf(dir: string, name: string): number | null {
   let ticks = 0;
   try {
-    for (const pid of readdirSync("/proc")) {
-      if (!/^\d+$/.test(pid)) continue;
+    for (const id of readdirSync(dir)) {
+      if (!/^\d+$/.test(id)) continue;
       let stat: string;
       try {
-        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        stat = readFileSync(`${dir}/${id}/stat`, "utf8");
       } catch {
         continue; // gone meanwhile
       }
-      if (!stat.includes("(postgres)")) continue;
+      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== name) continue;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
     }
@@ -108,26 +112,10 @@ function postgresCpuMs(): number | null {
   return ticks * 10; // USER_HZ is 100 on Linux
 }
 
-/** CPU milliseconds used so far by this process's threads of one name (from /proc/self/task); null where /proc cannot tell. */
-function threadCpuMs(name: string): number | null {
-  let ticks = 0;
-  try {
-    for (const tid of readdirSync("/proc/self/task")) {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
-      } catch {
-        continue; // gone meanwhile
-      }
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    }
-  } catch {
-    return null;
-  }
-  return ticks * 10;
-}
+/** Every local postgres server process (the whole server: a busy neighbour inflates it). */
+const postgresCpuMs = () => cpuMsOf("/proc", "postgres");
+/** The embedded database's thread in this process. */
+const pgliteCpuMs = () => cpuMsOf("/proc/self/task", PGLITE_THREAD);
 
 const cpu = {
   off: { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
@@ -139,7 +127,7 @@ async function round(mode: "off" | "on"): Promise<number> {
   let next = 0;
   const cpu0 = process.cpuUsage();
   const pg0 = postgresCpuMs();
-  const lite0 = threadCpuMs(PGLITE_THREAD);
+  const lite0 = pgliteCpuMs();
   const t0 = performance.now();
   const worker = async () => {
     while (next < calls) {
@@ -162,7 +150,7 @@ async function round(mode: "off" | "on"): Promise<number> {
   const pg1 = postgresCpuMs();
   cpu[mode].processMs += (used.user + used.system) / 1000;
   if (pg0 !== null && pg1 !== null) cpu[mode].postgresMs += pg1 - pg0;
-  const lite1 = threadCpuMs(PGLITE_THREAD);
+  const lite1 = pgliteCpuMs();
   if (lite0 !== null && lite1 !== null) cpu[mode].pgliteMs += lite1 - lite0;
   cpu[mode].calls += calls;
   return perSecond;
@@ -207,7 +195,7 @@ const cpuPerInvocationUs = {
       }
     : {}),
   // Part of `process`: the embedded database's own thread.
-  ...(records.database.driver === "pglite" && threadCpuMs(PGLITE_THREAD) !== null
+  ...(records.database.driver === "pglite" && pgliteCpuMs() !== null
     ? {
         pgliteThread: {
           off: usPerCall(cpu.off.pgliteMs, cpu.off.calls),

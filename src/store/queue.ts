@@ -17,10 +17,8 @@ import {
   type NewInvocation,
   type NewSpan,
   type NewUsage,
-  upsertInvocations,
-  upsertSpans,
-  upsertUsage,
 } from "./records.ts";
+import { upsertRecords, upsertSpans } from "./upsert.ts";
 
 export type Job = typeof jobs.$inferSelect;
 
@@ -258,9 +256,11 @@ export async function fail(
 }
 
 async function writeAttempt(tx: Queryable, result: AttemptRecord): Promise<void> {
-  await upsertInvocations(tx, [result.record]);
-  if (result.usage) await upsertUsage(tx, [result.usage]);
-  if (result.spans) await upsertSpans(tx, result.spans);
+  await upsertRecords(tx, {
+    invocations: [result.record],
+    usage: result.usage ? [result.usage] : [],
+    spans: result.spans ?? [],
+  });
 }
 
 async function settleInvocation(

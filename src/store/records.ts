@@ -10,7 +10,7 @@ import { type InvocationState, invocations, spanRows, type spans, usage } from "
 import type { Outcome, Usage } from "../driver/types.ts";
 import type { Queryable } from "./db.ts";
 import { storeError } from "./errors.ts";
-import { upsertInvocations, upsertSpans, upsertUsage } from "./upsert.ts";
+import { upsertRecords } from "./upsert.ts";
 
 export type Invocation = typeof invocations.$inferSelect;
 export type NewInvocation = typeof invocations.$inferInsert;
@@ -169,8 +169,8 @@ export async function findByIdempotencyKey(
 
 /**
  * Writes the final record of an invocation with its usage and spans in one
- * transaction. An upsert, so it works whether or not a "running" row was
- * written first, and replaying it is harmless.
+ * statement (atomic). An upsert, so it works whether or not a "running" row
+ * was written first, and replaying it is harmless.
  */
 export async function finishInvocation(
   db: Queryable,
@@ -179,11 +179,7 @@ export async function finishInvocation(
   spanRows: readonly NewSpan[] = [],
 ): Promise<void> {
   try {
-    await db.transaction(async (tx) => {
-      await upsertInvocations(tx, [record]);
-      if (usageRow) await upsertUsage(tx, [usageRow]);
-      await upsertSpans(tx, spanRows);
-    });
+    await upsertRecords(db, { invocations: [record], usage: usageRow ? [usageRow] : [], spans: spanRows });
   } catch (err) {
     throw storeError(`cannot record the end of invocation ${record.id}`, err);
   }
@@ -226,9 +222,6 @@ export async function markLost(db: Queryable, options: MarkLostOptions): Promise
     throw storeError("cannot mark lost invocations", err);
   }
 }
-
-// Idempotent batch upserts, shared by finishInvocation, the queue and the RecordWriter.
-export { mergeInvocations, upsertInvocations, upsertRecords, upsertSpans, upsertUsage } from "./upsert.ts";
 
 // ---------------------------------------------------------------------------
 // From the driver's vocabulary to stored fields.

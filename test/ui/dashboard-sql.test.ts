@@ -13,7 +13,7 @@ import {
   usageSeries,
 } from "../../src/store/dashboard.ts";
 import type { NewInvocation, NewSpan } from "../../src/store/records.ts";
-import { upsertInvocations, upsertSpans, upsertUsage } from "../../src/store/records.ts";
+import { upsertInvocations, upsertSpans, upsertUsage } from "../../src/store/upsert.ts";
 import { BACKENDS, newInvocation, removeTempDirs, type TestDatabase } from "../store/helpers.ts";
 
 afterAll(removeTempDirs);
