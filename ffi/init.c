@@ -143,13 +143,9 @@ static void send_records(const struct rec *recs, size_t n) {
   while (r == -EINTR);
 }
 
-static void record(int32_t kind, int32_t step, int64_t value) {
-  struct rec r = {kind, step, value};
-  send_records(&r, 1);
-}
-
 static _Noreturn void fail(int32_t step, long err) {
-  record(BK_REC_SETUP_FAILED, step, -err);
+  struct rec r = {BK_REC_SETUP_FAILED, step, -err};
+  send_records(&r, 1);
   exit_now(BK_EXIT_SETUP);
 }
 

@@ -153,6 +153,18 @@ static int write_all(const char *path, const char *data) {
   return err;
 }
 
+/* A decimal number from a plan string; by hand, since strtoul is not on the
+ * async-signal-safe list. -EINVAL on anything but digits. */
+static int parse_decimal(const char *s, unsigned long long *out) {
+  unsigned long long v = 0;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return -EINVAL;
+    v = v * 10 + (unsigned long long)(*s - '0');
+  }
+  *out = v;
+  return 0;
+}
+
 static int run_op(const struct op *op) {
   switch (op->code & ~BK_OP_OPTIONAL) {
     case BK_OP_MOUNT:
@@ -170,12 +182,9 @@ static int run_op(const struct op *op) {
        * child builds the root, and says when it is done. The child got a copy
        * of the server's write end at the clone: closed first, or a server that
        * gives up (closes its end without writing) would never be seen. */
-      int server_end = 0;
-      for (const char *c = op->s[0]; *c; c++) {
-        if (*c < '0' || *c > '9') return -EINVAL;
-        server_end = server_end * 10 + (*c - '0');
-      }
-      close(server_end);
+      unsigned long long server_end;
+      if (parse_decimal(op->s[0], &server_end)) return -EINVAL;
+      close((int)server_end);
       char go;
       ssize_t n;
       do n = read((int)op->num, &go, 1);
@@ -208,24 +217,17 @@ static int run_op(const struct op *op) {
     case BK_OP_CHDIR:
       return chdir(op->s[0]) ? -errno : 0;
     case BK_OP_MKNOD: {
-      /* s1 is the kernel's dev_t in decimal; parsed by hand, strtoul is not
-       * on the async-signal-safe list. */
-      unsigned long long dev = 0;
-      for (const char *c = op->s[1]; *c; c++) {
-        if (*c < '0' || *c > '9') return -EINVAL;
-        dev = dev * 10 + (unsigned long long)(*c - '0');
-      }
+      /* s1 is the kernel's dev_t in decimal. */
+      unsigned long long dev;
+      if (parse_decimal(op->s[1], &dev)) return -EINVAL;
       if (mknod(op->s[0], op->num, (dev_t)dev) == 0) return 0;
       if (errno != EEXIST) return -errno;
       return chmod(op->s[0], op->num & 07777) ? -errno : 0;
     }
     case BK_OP_SETNS: {
-      int nstype = 0;
-      for (const char *c = op->s[0]; *c; c++) {
-        if (*c < '0' || *c > '9') return -EINVAL;
-        nstype = nstype * 10 + (*c - '0');
-      }
-      return setns((int)op->num, nstype) ? -errno : 0;
+      unsigned long long nstype;
+      if (parse_decimal(op->s[0], &nstype)) return -EINVAL;
+      return setns((int)op->num, (int)nstype) ? -errno : 0;
     }
     case BK_OP_LOOPBACK_UP: {
       /* A new network namespace has only "lo", and it is down. */
