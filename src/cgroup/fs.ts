@@ -115,6 +115,19 @@ export async function removeDir(path: string): Promise<void> {
   }
 }
 
+/** True when the directory is gone (removed now or before); false when it is busy. */
+export function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch (err) {
+    const errno = errnoOf(err);
+    if (errno === "ENOENT") return true;
+    if (errno === "EBUSY" || errno === "ENOTEMPTY") return false;
+    throw new CgroupError(`rmdir ${dir}: ${errno ?? String(err)}`);
+  }
+}
+
 /** Drops absent values: with exactOptionalPropertyTypes an optional field may not hold undefined. */
 export function compact<K extends string>(o: Record<K, number | undefined>): Partial<Record<K, number>> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<

@@ -9,7 +9,7 @@ export { type CgroupLayoutInfo, cgroupProblem, detectCgroups, REQUIRED_CONTROLLE
 export { CgroupError } from "./fs.ts";
 export { clampShares, type HostCpu, quotaUsec, sharesToWeight } from "./limits.ts";
 export { type CgroupManagerOptions, createCgroupManager } from "./manager.ts";
-export { joinPaths, tryRmdir } from "./task.ts";
+export { joinPaths } from "./task.ts";
 export type { CgroupLayout, CgroupLimits, CgroupManager, CgroupStats, TaskCgroup } from "./types.ts";
 
 let cached: CgroupManager | undefined;

@@ -50,8 +50,8 @@ class Manager implements CgroupManager {
   }
 
   create(name: string, limits: CgroupLimits): TaskCgroup {
-    const plan = this.plan(name, limits);
-    this.#run(plan, plan.mkdirs, plan.writes);
+    const plan = this.#plan(name, limits);
+    this.#run(plan);
     plan.cgroup.watchPeaks();
     return plan.cgroup;
   }
@@ -67,22 +67,22 @@ class Manager implements CgroupManager {
    * `cloneInto` says which directory, if any, the clone goes into.
    */
   createForClone(name: string, limits: CgroupLimits): CgroupPlan {
-    const plan = this.plan(name, limits);
+    const plan = this.#plan(name, limits);
     if (this.layout !== "v2") return plan;
-    this.#run(plan, plan.mkdirs, plan.writes);
+    this.#run(plan);
     return { ...plan, mkdirs: [], writes: [], cloneInto: plan.cgroup.unifiedDir };
   }
 
   /** Makes what createForClone() left: the v1 directories and their limits. */
   createRest(plan: CgroupPlan): void {
-    this.#run(plan, plan.mkdirs, plan.writes);
+    this.#run(plan);
   }
 
-  /** Makes `mkdirs` and writes `writes` of a plan; on failure removes what it made. */
-  #run(plan: CgroupPlan, mkdirs: string[], writes: [string, string][]): void {
+  /** Makes a plan's `mkdirs` and writes its `writes`; on failure removes what it made. */
+  #run(plan: CgroupPlan): void {
     const created: string[] = [];
     try {
-      for (const dir of mkdirs) {
+      for (const dir of plan.mkdirs) {
         if (!this.#makeTaskDir(dir, plan.parentsCached && created.length === 0, plan)) {
           throw new CgroupError(
             `mkdir ${dir}: EEXIST (a cgroup of that name exists; remove or reconcile it)`,
@@ -90,7 +90,7 @@ class Manager implements CgroupManager {
         }
         created.push(dir);
       }
-      for (const [path, value] of writes) writeFile(path, value);
+      for (const [path, value] of plan.writes) writeFile(path, value);
     } catch (err) {
       rollback(created);
       throw err;
@@ -102,14 +102,16 @@ class Manager implements CgroupManager {
    * if removed behind our back), then returns the task's directories and
    * limit writes as data.
    */
-  plan(name: string, limits: CgroupLimits): CgroupPlan {
+  #plan(name: string, limits: CgroupLimits): CgroupPlan {
     checkName(name);
     checkLimits(limits);
     const dirs = this.#taskDirs(name, this.#controllersFor(limits));
     const shape = this.#parentShape(dirs, limits);
     const parentsCached = this.#readyParents.has(shape);
-    if (!parentsCached) this.#prepareParents(dirs, limits);
-    this.#readyParents.add(shape);
+    if (!parentsCached) {
+      this.#prepareParents(dirs, limits);
+      this.#readyParents.add(shape);
+    }
     const hostCpu = (): HostCpu => {
       this.#hostCpu ??= readHostCpu();
       return this.#hostCpu;

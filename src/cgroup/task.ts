@@ -3,7 +3,7 @@
  * and/or one on the cgroup2 mount. Membership, kill and removal work the same
  * on every layout; only limits and stats read different files.
  */
-import { existsSync, rmdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import {
   CgroupError,
   errnoOf,
@@ -14,6 +14,7 @@ import {
   readKeyed,
   removeDir,
   subdirs,
+  tryRmdir,
   writeFile,
 } from "./fs.ts";
 import type { CgroupLayout, CgroupPeaks, CgroupStats, TaskCgroup } from "./types.ts";
@@ -185,19 +186,6 @@ export class CgroupTask implements TaskCgroup {
     if (hierarchyDirs(this.#dirs).every(tryRmdir)) return;
     if (this.pids().length > 0) await this.kill();
     for (const dir of hierarchyDirs(this.#dirs)) await removeTree(dir);
-  }
-}
-
-/** True when the directory is gone (removed now or before); false when it is busy. */
-export function tryRmdir(dir: string): boolean {
-  try {
-    rmdirSync(dir);
-    return true;
-  } catch (err) {
-    const errno = errnoOf(err);
-    if (errno === "ENOENT") return true;
-    if (errno === "EBUSY" || errno === "ENOTEMPTY") return false;
-    throw new CgroupError(`rmdir ${dir}: ${errno ?? String(err)}`);
   }
 }
 

@@ -108,8 +108,6 @@ export interface CgroupManager {
   readonly layout: CgroupLayout;
   /** Creates the task's cgroup with its limits; throws CgroupError (EEXIST when it exists). */
   create(name: string, limits: CgroupLimits): TaskCgroup;
-  /** The same cgroup as data: its directories and limit files, in order (see CgroupPlan). */
-  plan(name: string, limits: CgroupLimits): CgroupPlan;
   /**
    * On v2 makes the task's directory now, for clone3's CLONE_INTO_CGROUP; with
    * v1 hierarchies returns everything, to be made by createRest while the child runs.

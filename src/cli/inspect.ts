@@ -1,6 +1,7 @@
 /** `bunker inspect CALL_ID`: one invocation's record, usage and span tree from the running server. */
 import type { Config } from "../config.ts";
 import { ValidationError } from "../errors.ts";
+import type { SpanView } from "../gateway/ui/data.ts";
 import { one } from "./args.ts";
 import { ApiClient, CLIENT_FLAGS, parseCommand } from "./invoke.ts";
 
@@ -61,20 +62,12 @@ function formatUsage(usage: unknown): string[] {
   ];
 }
 
-interface SpanLine {
-  id: string;
-  parent: string | null;
-  name: string;
-  startMs: number;
-  endMs: number;
-}
-
 /** The span tree, children under their parent in start order, with start offset and duration. */
 function formatSpans(spans: unknown, measured: boolean): string[] {
   if (!Array.isArray(spans) || spans.length === 0) return [];
-  const list = spans as SpanLine[];
+  const list = spans as SpanView[];
   const ids = new Set(list.map((s) => s.id));
-  const children = new Map<string | null, SpanLine[]>();
+  const children = new Map<string | null, SpanView[]>();
   for (const s of list) {
     const parent = s.parent !== null && ids.has(s.parent) ? s.parent : null;
     children.set(parent, [...(children.get(parent) ?? []), s]);

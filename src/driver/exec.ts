@@ -775,13 +775,15 @@ export class ExecDriver implements Driver {
     });
     const caps = capabilitySets(spec, plugin, user.uid);
     const { initFd, devNull } = this.sharedFds();
+    const net = spec.network ?? { mode: "host" as const };
     // A task that needs nothing put in its directory beforehand (no artifacts, no volume mount
     // points, no generated network files, bind mode) gets it made while the clone is created.
+    // Keep in step with what prepareTaskRoot and networkPlan write there.
     const later =
       plugin.chrootMode === "bind" &&
       (spec.artifacts ?? []).length === 0 &&
       (spec.volumeMounts ?? []).length === 0 &&
-      (spec.network?.mode ?? "host") === "host";
+      net.mode === "host";
     const dir = later ? taskDirAt(this.tasksDir, id) : createTaskDir(this.tasksDir, id, user.uid, user.gid);
     const undo: (() => unknown)[] = [() => removeTaskDir(dir)];
     try {
@@ -791,7 +793,6 @@ export class ExecDriver implements Driver {
         chrootEnv: root.chrootEnv,
         mounts: root.lookupMounts,
       };
-      const net = spec.network ?? { mode: "host" as const };
       const group = net.mode === "group" ? (net.group ?? "") : null;
       const groupFd = group === null ? null : this.groups.acquire(group);
       const release = () => group !== null && this.groups.release(group);

@@ -3,7 +3,7 @@
  * directories and its task directory — with blocking syscalls (a v1 cgroup's
  * rmdir alone costs ~100 µs in the kernel) off the JavaScript thread.
  */
-import { tryRmdir } from "../cgroup/index.ts";
+import { tryRmdir } from "../cgroup/fs.ts";
 import { serveJobs } from "../threads.ts";
 import { removeTaskDir } from "./taskdir.ts";
 

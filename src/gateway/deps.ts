@@ -4,6 +4,7 @@ import type { FunctionRegistry } from "../functions/registry.ts";
 import type { AsyncService } from "../invoke/async.ts";
 import type { InvocationControl } from "../invoke/control.ts";
 import type { Invoker } from "../invoke/invoker.ts";
+import type { PoolFootprint, PoolKeyStats } from "../pool/pool.ts";
 import type { Db } from "../store/db.ts";
 import type { TokenStore } from "./tokens.ts";
 
@@ -30,17 +31,8 @@ export interface GatewayDeps {
   pool?: () => PoolInfo;
 }
 
-/** What /system/info shows of the warm pool. */
-export interface PoolInfo {
-  slots: number;
-  slotCap: number;
-  fds: number;
-  pssBytes: number;
-  functions: Record<
-    string,
-    { ready: number; preparing: number; inflight: number; warmStarts: number; coldStarts: number }
-  >;
-}
+/** What /system/info shows of the warm pool: its footprint and each function's slots. */
+export type PoolInfo = PoolFootprint & { functions: Record<string, PoolKeyStats> };
 
 /** Server spans for HTTP requests; the invocation span of a function call is a child of it. */
 export interface HttpTracer {
