@@ -10,7 +10,8 @@
  *
  * Also reported, because throughput on a shared 2-core machine is noisy: CPU
  * per invocation of this process (all its threads: the event loop, GC helpers
- * and, with PGlite, the embedded database), of the PGlite thread alone, and,
+ * and, with PGlite, the embedded database), of the event loop and of the
+ * PGlite thread alone, and,
  * on Linux with a local Postgres, of every postgres server process (the whole
  * server: a busy neighbour inflates it).
  *
@@ -25,7 +26,7 @@
  *   bun bench/recording.ts [--rounds 6] [--calls 200] [--concurrency 4] [--warmup-calls N]
  *   DATABASE_URL=postgres://... to record into Postgres instead of PGlite.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -41,6 +42,7 @@ import { collect } from "../src/invoke/streams.ts";
 import { PGLITE_THREAD } from "../src/store/pglite-thread.ts";
 import { openRecords } from "../src/store/runtime.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
+import { cpuMsOf, eventLoopCpuMs, postgresCpuMs } from "./lib/cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -86,40 +88,12 @@ const base = { driver, lookup: (n: string) => functions.get(n), callbackSecret: 
 const off = createInvokeServices(base);
 const on = createInvokeServices({ ...base, sinks: [records.sink], tracer: telemetry.invocations });
 
-/**
- * CPU milliseconds used so far by the /proc entries under `dir` (processes in
- * /proc, threads in /proc/self/task) whose command name is `name`; null where
- * /proc cannot tell.
- */
-function cpuMsOf(dir: string, name: string): number | null {
-  let ticks = 0;
-  try {
-    for (const id of readdirSync(dir)) {
-      if (!/^\d+$/.test(id)) continue;
-      let stat: string;
-      try {
-        stat = readFileSync(`${dir}/${id}/stat`, "utf8");
-      } catch {
-        continue; // gone meanwhile
-      }
-      if (stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
-    }
-  } catch {
-    return null;
-  }
-  return ticks * 10; // USER_HZ is 100 on Linux
-}
-
-/** Every local postgres server process (the whole server: a busy neighbour inflates it). */
-const postgresCpuMs = () => cpuMsOf("/proc", "postgres");
 /** The embedded database's thread in this process. */
 const pgliteCpuMs = () => cpuMsOf("/proc/self/task", PGLITE_THREAD);
 
 const cpu = {
-  off: { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
-  on: { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
+  off: { processMs: 0, eventLoopMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
+  on: { processMs: 0, eventLoopMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },
 };
 
 async function round(mode: "off" | "on"): Promise<number> {
@@ -128,6 +102,7 @@ async function round(mode: "off" | "on"): Promise<number> {
   const cpu0 = process.cpuUsage();
   const pg0 = postgresCpuMs();
   const lite0 = pgliteCpuMs();
+  const loop0 = eventLoopCpuMs();
   const t0 = performance.now();
   const worker = async () => {
     while (next < calls) {
@@ -152,6 +127,8 @@ async function round(mode: "off" | "on"): Promise<number> {
   if (pg0 !== null && pg1 !== null) cpu[mode].postgresMs += pg1 - pg0;
   const lite1 = pgliteCpuMs();
   if (lite0 !== null && lite1 !== null) cpu[mode].pgliteMs += lite1 - lite0;
+  const loop1 = eventLoopCpuMs();
+  if (loop0 !== null && loop1 !== null) cpu[mode].eventLoopMs += loop1 - loop0;
   cpu[mode].calls += calls;
   return perSecond;
 }
@@ -168,7 +145,8 @@ for (let warmed = 0; warmed < Math.max(calls, warmupCalls); warmed += calls) {
   await round("off");
   await round("on");
 }
-for (const c of Object.values(cpu)) Object.assign(c, { processMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 });
+for (const c of Object.values(cpu))
+  Object.assign(c, { processMs: 0, eventLoopMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 });
 const results = { off: [] as number[], on: [] as number[] };
 for (let i = 0; i < rounds; i++) {
   // Alternate which mode goes first so drift over the run hits both alike.
@@ -186,6 +164,15 @@ const cpuPerInvocationUs = {
     off: usPerCall(cpu.off.processMs, cpu.off.calls),
     on: usPerCall(cpu.on.processMs, cpu.on.calls),
   },
+  // Part of `process`: the main thread alone.
+  ...(eventLoopCpuMs() !== null
+    ? {
+        eventLoop: {
+          off: usPerCall(cpu.off.eventLoopMs, cpu.off.calls),
+          on: usPerCall(cpu.on.eventLoopMs, cpu.on.calls),
+        },
+      }
+    : {}),
   ...(records.database.driver === "postgres" && postgresCpuMs() !== null
     ? {
         postgresServer: {

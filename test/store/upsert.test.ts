@@ -6,7 +6,7 @@
  * path) as on the driver directly (prepared).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { bigint, customType, pgTable, text } from "drizzle-orm/pg-core";
+import { bigint, customType, jsonb, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 import { statementRunner } from "../../src/store/db.ts";
 import { getInvocation, type NewSpan, type NewUsage } from "../../src/store/records.ts";
 import { buildUpsert, upsertRecords, upsertSpans, upsertUsage } from "../../src/store/upsert.ts";
@@ -43,14 +43,24 @@ function usageOf(invocationId: string, extra: Partial<NewUsage> = {}): NewUsage 
   };
 }
 
-test("a column kind the JSON form cannot carry fails when the statement is built", () => {
+test("a column kind the JSON form cannot carry fails when the statement is built; the ones it re-encodes are listed", () => {
   const bytea = customType<{ data: Uint8Array }>({ dataType: () => "bytea" });
   const blobs = pgTable("blobs", { id: text("id").primaryKey(), data: bytea("data") });
   expect(() => buildUpsert({ table: blobs, name: "blobs", key: "id", keep: "replace" })).toThrow(
     /bytea|Custom/,
   );
-  const nums = pgTable("nums", { id: text("id").primaryKey(), n: bigint("n", { mode: "bigint" }) });
-  expect(buildUpsert({ table: nums, name: "nums", key: "id", keep: "replace" }).bigints).toEqual(["n"]);
+  const mixed = pgTable("mixed", {
+    id: text("id").primaryKey(),
+    n: bigint("n", { mode: "bigint" }),
+    small: bigint("small", { mode: "number" }),
+    doc: jsonb("doc"),
+    at: timestamp("at", { withTimezone: true, mode: "date" }),
+  });
+  expect(buildUpsert({ table: mixed, name: "mixed", key: "id", keep: "replace" }).encoded).toEqual([
+    { prop: "n", as: "bigint" },
+    { prop: "doc", as: "jsonb" },
+    { prop: "at", as: "date" },
+  ]);
 });
 
 for (const backend of BACKENDS) {
@@ -112,6 +122,12 @@ for (const backend of BACKENDS) {
       expect(got?.spans[0]?.endNs).toBe(bigStart + 5n);
       expect(got?.spans[0]?.attributes).toEqual({ "bunker.stage": AWKWARD, n: 1.5, ok: false });
       expect(got?.spans[0]?.parentSpanId).toBeNull();
+    });
+
+    test("a jsonb value that is a bare string, number or null array element stays exactly that", async () => {
+      const rows = [AWKWARD, 42, [null, "x"], null].map((request) => newInvocation({ request }));
+      await upsertRecords(db(), { invocations: rows, usage: [], spans: [] });
+      for (const row of rows) expect((await getInvocation(db(), row.id))?.request).toEqual(row.request);
     });
 
     test("a column with a default takes it when the row leaves it out", async () => {
