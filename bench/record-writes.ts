@@ -23,13 +23,12 @@ import { eq, inArray } from "drizzle-orm";
 import { invocations, spans } from "../db/schema.ts";
 import type { InvocationRecord } from "../src/invoke/record.ts";
 import { openDatabase } from "../src/store/db.ts";
-import { PGLITE_THREAD } from "../src/store/pglite-thread.ts";
 import { type NewInvocation, type NewSpan, type NewUsage, usageRow } from "../src/store/records.ts";
 import { toRow } from "../src/store/sink.ts";
 import { upsertRecords } from "../src/store/upsert.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
 import type { SpanRecord } from "../src/telemetry/store-spans.ts";
-import { cpuMsOf, eventLoopCpuMs, postgresCpuMs } from "./lib/cpu.ts";
+import { eventLoopCpuMs, pgliteCpuMs, postgresCpuMs } from "./lib/cpu.ts";
 
 const { values } = parseArgs({
   options: { batches: { type: "string", default: "300" }, batch: { type: "string", default: "60" } },
@@ -101,8 +100,7 @@ function batch(): Rows {
   return rows;
 }
 
-const databaseCpuMs =
-  database.driver === "postgres" ? postgresCpuMs : () => cpuMsOf("/proc/self/task", PGLITE_THREAD);
+const databaseCpuMs = database.driver === "postgres" ? postgresCpuMs : pgliteCpuMs;
 
 // Warm-up: the statements prepared, the JIT and the table's first pages.
 for (let i = 0; i < Math.min(50, batches); i++) await upsertRecords(database.db, batch());

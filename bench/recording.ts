@@ -39,10 +39,9 @@ import { FunctionRegistry } from "../src/functions/registry.ts";
 import { taskParser } from "../src/functions/task.ts";
 import { createInvokeServices } from "../src/invoke/services.ts";
 import { collect } from "../src/invoke/streams.ts";
-import { PGLITE_THREAD } from "../src/store/pglite-thread.ts";
 import { openRecords } from "../src/store/runtime.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
-import { cpuMsOf, eventLoopCpuMs, postgresCpuMs } from "./lib/cpu.ts";
+import { eventLoopCpuMs, pgliteCpuMs, postgresCpuMs } from "./lib/cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -87,9 +86,6 @@ const telemetry = createTelemetry({ recordSpan: (row) => records.writer.write({ 
 const base = { driver, lookup: (n: string) => functions.get(n), callbackSecret: "bench", globalLimit: 64 };
 const off = createInvokeServices(base);
 const on = createInvokeServices({ ...base, sinks: [records.sink], tracer: telemetry.invocations });
-
-/** The embedded database's thread in this process. */
-const pgliteCpuMs = () => cpuMsOf("/proc/self/task", PGLITE_THREAD);
 
 const cpu = {
   off: { processMs: 0, eventLoopMs: 0, postgresMs: 0, pgliteMs: 0, calls: 0 },

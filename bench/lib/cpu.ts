@@ -1,5 +1,6 @@
 /** CPU time read from /proc, for benchmarks that charge work to a process or thread. */
 import { readdirSync, readFileSync } from "node:fs";
+import { PGLITE_THREAD } from "../../src/store/pglite-thread.ts";
 
 /** utime + stime of a /proc stat line, in milliseconds (USER_HZ is 100 on Linux). */
 export function statCpuMs(stat: string): number {
@@ -33,6 +34,9 @@ export function cpuMsOf(dir: string, name: string): number | null {
 
 /** Every local postgres server process (the whole server: a busy neighbour inflates it). */
 export const postgresCpuMs = () => cpuMsOf("/proc", "postgres");
+
+/** The embedded database's thread in this process. */
+export const pgliteCpuMs = () => cpuMsOf("/proc/self/task", PGLITE_THREAD);
 
 /** The main thread of this process (its id is the process id): the event loop. */
 export function eventLoopCpuMs(): number | null {
