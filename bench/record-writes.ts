@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { eq, inArray } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import { invocations, spans } from "../db/schema.ts";
 import type { InvocationRecord } from "../src/invoke/record.ts";
 import { openDatabase } from "../src/store/db.ts";
@@ -131,6 +131,19 @@ console.log(
     `${result.usPerInvocation.wall} us wall`,
 );
 
+// Every invocation written (warm-up included) must be there, with its span: a batch that wrote
+// nothing would look cheap.
+const [stored] = await database.db
+  .select({
+    invocations: sql<number>`count(distinct ${invocations.id})::int`,
+    spans: sql<number>`count(${spans.spanId})::int`,
+  })
+  .from(invocations)
+  .leftJoin(spans, eq(spans.invocationId, invocations.id))
+  .where(eq(invocations.node, node));
+console.log(`stored: ${stored?.invocations ?? 0} of ${made} invocations, ${stored?.spans ?? 0} spans`);
+const complete = stored?.invocations === made && stored.spans === made;
+
 // Only this run's rows go; a shared database must not grow run after run.
 const own = database.db.select({ id: invocations.id }).from(invocations).where(eq(invocations.node, node));
 await database.db.delete(spans).where(inArray(spans.invocationId, own));
@@ -138,3 +151,7 @@ await database.db.delete(invocations).where(eq(invocations.node, node));
 await database.close();
 await telemetry.shutdown();
 rmSync(work, { recursive: true, force: true });
+if (!complete) {
+  console.error("bench/record-writes.ts: not every invocation written was stored");
+  process.exit(1);
+}
