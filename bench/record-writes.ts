@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { eq, inArray, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { invocations, spans } from "../db/schema.ts";
 import type { InvocationRecord } from "../src/invoke/record.ts";
 import { openDatabase } from "../src/store/db.ts";
@@ -29,6 +29,7 @@ import { upsertRecords } from "../src/store/upsert.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
 import type { SpanRecord } from "../src/telemetry/store-spans.ts";
 import { eventLoopCpuMs, pgliteCpuMs, postgresCpuMs } from "./lib/cpu.ts";
+import { deleteRecordsOf } from "./lib/records.ts";
 
 const { values } = parseArgs({
   options: { batches: { type: "string", default: "300" }, batch: { type: "string", default: "60" } },
@@ -91,7 +92,7 @@ function invocationRows(into: Rows): void {
   };
   into.invocations.push(toRow(base, node), toRow(final, node));
   into.usage.push(usageRow(id, usage));
-  into.spans.push(...(captured.splice(0) as NewSpan[]));
+  into.spans.push(...captured.splice(0));
 }
 
 function batch(): Rows {
@@ -115,20 +116,10 @@ const loop1 = eventLoopCpuMs();
 
 const n = batches * perBatch;
 const us = (ms: number) => Math.round((ms / n) * 1000 * 10) / 10;
-const result = {
-  store: database.driver,
-  invocations: n,
-  perBatch,
-  usPerInvocation: {
-    wall: us(wallMs),
-    database: db0 !== null && db1 !== null ? us(db1 - db0) : null,
-    eventLoop: loop0 !== null && loop1 !== null ? us(loop1 - loop0) : null,
-  },
-};
+const cpu = (from: number | null, to: number | null) => (from !== null && to !== null ? us(to - from) : "?");
 console.log(
-  `${result.store}: ${n} invocations in batches of ${perBatch}, per invocation: ` +
-    `database ${result.usPerInvocation.database ?? "?"} us CPU, event loop ${result.usPerInvocation.eventLoop ?? "?"} us CPU, ` +
-    `${result.usPerInvocation.wall} us wall`,
+  `${database.driver}: ${n} invocations in batches of ${perBatch}, per invocation: ` +
+    `database ${cpu(db0, db1)} us CPU, event loop ${cpu(loop0, loop1)} us CPU, ${us(wallMs)} us wall`,
 );
 
 // Every invocation written (warm-up included) must be there, with its span: a batch that wrote
@@ -144,10 +135,7 @@ const [stored] = await database.db
 console.log(`stored: ${stored?.invocations ?? 0} of ${made} invocations, ${stored?.spans ?? 0} spans`);
 const complete = stored?.invocations === made && stored.spans === made;
 
-// Only this run's rows go; a shared database must not grow run after run.
-const own = database.db.select({ id: invocations.id }).from(invocations).where(eq(invocations.node, node));
-await database.db.delete(spans).where(inArray(spans.invocationId, own));
-await database.db.delete(invocations).where(eq(invocations.node, node));
+await deleteRecordsOf(database.db, node);
 await database.close();
 await telemetry.shutdown();
 rmSync(work, { recursive: true, force: true });

@@ -30,8 +30,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { eq, inArray } from "drizzle-orm";
-import { invocations, spans } from "../db/schema.ts";
 import { parsePluginConfig } from "../src/driver/config.ts";
 import { createExecDriver } from "../src/driver/exec.ts";
 import { loadFunctionDir } from "../src/functions/loader.ts";
@@ -42,6 +40,7 @@ import { collect } from "../src/invoke/streams.ts";
 import { openRecords } from "../src/store/runtime.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
 import { eventLoopCpuMs, pgliteCpuMs, postgresCpuMs } from "./lib/cpu.ts";
+import { deleteRecordsOf } from "./lib/records.ts";
 
 const { values } = parseArgs({
   options: {
@@ -215,14 +214,7 @@ const out = join(import.meta.dir, "results", `recording-${records.database.drive
 mkdirSync(join(import.meta.dir, "results"), { recursive: true });
 writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(`wrote ${out}`);
-// This run's rows serve only this run: left behind, they would grow a shared database run after run
-// and every later run would insert into bigger indexes than the one before.
-const ownIds = records.database.db
-  .select({ id: invocations.id })
-  .from(invocations)
-  .where(eq(invocations.node, node));
-await records.database.db.delete(spans).where(inArray(spans.invocationId, ownIds));
-await records.database.db.delete(invocations).where(eq(invocations.node, node)); // usage follows (cascade)
+await deleteRecordsOf(records.database.db, node);
 await records.close();
 await telemetry.shutdown();
 // The driver mounts its tasks directory; unmount it before deleting the scratch dir.

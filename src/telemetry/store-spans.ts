@@ -12,17 +12,9 @@
  */
 import type { Context } from "@opentelemetry/api";
 import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { StageEntry } from "../../db/schema.ts";
 import { ATTR } from "./names.ts";
 import { StageSpan } from "./stage-spans.ts";
-
-/** One stage in its parent's row (the store's StageEntry): id, name, start and end ns as decimal strings, attributes when not the implied ones. */
-export interface StageRecord {
-  i: string;
-  n: string;
-  s: string;
-  e: string;
-  a?: Record<string, unknown>;
-}
 
 /** The shape of a stored span (the store's NewSpan), declared here so telemetry does not import the store. */
 export interface SpanRecord {
@@ -34,7 +26,7 @@ export interface SpanRecord {
   startNs: bigint;
   endNs: bigint;
   attributes: Record<string, unknown>;
-  stages?: StageRecord[] | null;
+  stages?: StageEntry[] | null;
 }
 
 export function hrToNs(t: readonly [number, number]): bigint {
@@ -63,8 +55,8 @@ export function toSpanRecord(span: ReadableSpan): SpanRecord {
 }
 
 /** A stage as an entry of its parent's row; its attributes are left out when the view can rebuild them. */
-export function toStageRecord(stage: ReadableSpan, parentInvocationId: string | null): StageRecord {
-  const entry: StageRecord = {
+function toStageEntry(stage: ReadableSpan, parentInvocationId: string | null): StageEntry {
+  const entry: StageEntry = {
     i: stage.spanContext().spanId,
     n: stage.name,
     s: hrToDecimal(stage.startTime),
@@ -106,7 +98,7 @@ export class StoreSpanProcessor implements SpanProcessor {
       const stages = this.#waiting.get(record.spanId);
       if (stages) {
         this.#waiting.delete(record.spanId);
-        record.stages = stages.map((s) => toStageRecord(s, record.invocationId));
+        record.stages = stages.map((s) => toStageEntry(s, record.invocationId));
       }
       this.#write(record);
     } catch {
