@@ -5,6 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { PGlite } from "@electric-sql/pglite";
 import type { ExtractTablesWithRelations } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
@@ -13,8 +14,8 @@ import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import * as schema from "../../db/schema.ts";
 import { StoreError, storeError } from "./errors.ts";
-import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER } from "./migrations.ts";
-import { asPglite, PgliteThread } from "./pglite-thread.ts";
+import { MIGRATIONS_FOLDER } from "./migrations.ts";
+import { PgliteThread } from "./pglite-thread.ts";
 
 export type Schema = typeof schema;
 /** The query builder both drivers share; store code is written against this only. */
@@ -44,6 +45,13 @@ export type RunStatement = (text: string, params: readonly unknown[]) => Promise
 
 /** Set by openDatabase for each handle it builds; a Db from elsewhere has none. */
 const runners = new WeakMap<Db, RunStatement>();
+
+/**
+ * Arbitrary but fixed key for pg_advisory_lock: every Bunker server migrating
+ * the same database queues on it, so two servers starting together apply each
+ * migration once instead of racing on CREATE TABLE.
+ */
+const MIGRATION_LOCK_KEY = 0x42_75_6e_6b; // "Bunk"
 
 /**
  * The hot write path's way to the driver (see upsert.ts): postgres.js keeps
@@ -111,7 +119,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   } catch (err) {
     throw storeError(`cannot open the embedded database in ${dir}`, err);
   }
-  const db = drizzlePglite({ client: asPglite(client), schema }) as unknown as Db;
+  // A PgliteThread has everything drizzle's PGlite driver calls (see pglite-thread.ts).
+  const db = drizzlePglite({ client: client as unknown as PGlite, schema }) as unknown as Db;
   runners.set(db, (text, params) => client.statement(text, params));
   return {
     db,

@@ -22,7 +22,7 @@ export function pgliteStatements(client: PGlite): PgliteStatement {
         if (name === undefined) {
           name = `bunker_${names.size + 1}`;
           // A statement that fails to parse is not remembered, so the next run reports the same error.
-          await client.execProtocol(concat([protocol.serialize.parse({ name, text }), SYNC]));
+          await client.execProtocol(Buffer.concat([protocol.serialize.parse({ name, text }), SYNC]));
           names.set(text, name);
         }
         return client.execProtocol(bindExecuteSync(name, params));
@@ -84,14 +84,4 @@ function paramBytes(value: unknown, index: number): Uint8Array | null {
     throw new TypeError(`statement parameter $${index + 1} must be a string or null, not ${typeof value}`);
   }
   return encoder.encode(value);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -7,7 +7,7 @@
  * until this side sends its end, so drizzle's transaction callbacks keep
  * running here, between statements, as they did in process.
  */
-import type { PGlite, QueryOptions, Results } from "@electric-sql/pglite";
+import type { QueryOptions, Results } from "@electric-sql/pglite";
 import { type JobError, Threads } from "../threads.ts";
 import type { PgliteJob } from "./pglite-worker.ts";
 
@@ -106,9 +106,4 @@ function rawTypes(options?: QueryOptions): number[] {
     oids.push(Number(oid));
   }
   return oids;
-}
-
-/** What drizzle's PGlite driver is handed. */
-export function asPglite(db: PgliteThread): PGlite {
-  return db as unknown as PGlite;
 }

@@ -12,7 +12,7 @@ import { PGlite, type Results, type Transaction } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
 import { serveJobs } from "../threads.ts";
-import { MIGRATION_LOCK_KEY, MIGRATIONS_FOLDER } from "./migrations.ts";
+import { MIGRATIONS_FOLDER } from "./migrations.ts";
 import { type PgliteStatement, pgliteStatements } from "./pglite-statements.ts";
 
 export type PgliteJob =
@@ -64,10 +64,8 @@ serveJobs<PgliteJob, unknown>(async (job) => {
 async function open(id: number, dir: string): Promise<null> {
   const pg = await PGlite.create(dir);
   try {
-    // One connection: the lock is kept only so both drivers follow the same start-up path.
-    await pg.query("select pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    // One connection, nobody to race: no migration lock here (db.ts takes one on Postgres).
     await migrate(drizzle({ client: pg }), { migrationsFolder: MIGRATIONS_FOLDER });
-    await pg.query("select pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
   } catch (err) {
     await pg.close().catch(() => {});
     throw err;

@@ -59,9 +59,9 @@ export interface Upsert {
  * an object with a toJSON method takes JSON.stringify off its fast path
  * (in a loop in Bun, 1.9 µs instead of 0.35 µs per invocation row).
  */
-export type Encoding = "bigint" | "jsonb" | "date";
+type Encoding = "bigint" | "jsonb" | "date";
 
-export interface Encoded {
+interface Encoded {
   readonly prop: string;
   readonly as: Encoding;
 }
@@ -127,6 +127,12 @@ function fieldOrDefault(table: string, prop: string, column: PgColumn): string {
   throw new Error(`${table}.${column.name}: only literal defaults can be applied in a JSON upsert`);
 }
 
+/**
+ * Invocation rows: fields only fill in (a NULL never erases a stored value),
+ * and a row without finished_at never overwrites a finished one, so a stale
+ * "running" replayed after the final record is a no-op, while the true
+ * outcome replayed after markLost still wins.
+ */
 const INVOCATIONS = buildUpsert({
   table: invocations,
   name: "invocations",
@@ -164,8 +170,6 @@ function text(upsert: Upsert, param: string): string {
   return `${upsert.head}${param}${upsert.tail}`;
 }
 
-const INVOCATIONS_TEXT = text(INVOCATIONS, "$1");
-const USAGE_TEXT = text(USAGE, "$1");
 const SPANS_TEXT = text(SPANS, "$1");
 /**
  * All three upserts as one statement: one round trip and one commit per
@@ -201,20 +205,6 @@ function bind(statement: string, params: readonly string[]): SQL {
     chunks.push(i % 2 === 0 ? sql.raw(part) : sql`${params[Number(part) - 1]}`);
   }
   return sql.join(chunks);
-}
-
-/**
- * Upserts invocation rows. Fields only fill in (a NULL never erases a stored
- * value), and a row without finished_at never overwrites a finished one, so a
- * stale "running" replayed after the final record is a no-op, while the true
- * outcome replayed after markLost still wins.
- */
-export async function upsertInvocations(db: Queryable, rows: readonly NewInvocation[]): Promise<void> {
-  if (rows.length > 0) await run(db, INVOCATIONS_TEXT, [json(INVOCATIONS, mergeInvocations(rows))]);
-}
-
-export async function upsertUsage(db: Queryable, rows: readonly NewUsage[]): Promise<void> {
-  if (rows.length > 0) await run(db, USAGE_TEXT, [json(USAGE, lastById(rows, usageKey))]);
 }
 
 export async function upsertSpans(db: Queryable, rows: readonly NewSpan[]): Promise<void> {
@@ -256,7 +246,7 @@ const UNIQUE_VIOLATION = "23505";
  * Postgres refuses to update one row twice in a single INSERT ... ON CONFLICT,
  * so rows for the same id are merged first, by the same rules as the upsert.
  */
-export function mergeInvocations(rows: readonly NewInvocation[]): NewInvocation[] {
+function mergeInvocations(rows: readonly NewInvocation[]): NewInvocation[] {
   const byId = new Map<string, NewInvocation>();
   for (const row of rows) {
     const prev = byId.get(row.id);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { bigint, customType, jsonb, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 import { statementRunner } from "../../src/store/db.ts";
 import { getInvocation, type NewSpan, type NewUsage } from "../../src/store/records.ts";
-import { buildUpsert, upsertRecords, upsertSpans, upsertUsage } from "../../src/store/upsert.ts";
+import { buildUpsert, upsertRecords, upsertSpans } from "../../src/store/upsert.ts";
 import { BACKENDS, newInvocation, removeTempDirs, type TestDatabase } from "./helpers.ts";
 
 afterAll(removeTempDirs);
@@ -180,7 +180,7 @@ for (const backend of BACKENDS) {
       await upsertRecords(db(), { invocations: [row], usage: [], spans: [] });
       await db()
         .transaction(async (tx) => {
-          await upsertUsage(tx, [usageOf(row.id)]);
+          await upsertRecords(tx, { invocations: [], usage: [usageOf(row.id)], spans: [] });
           await upsertSpans(tx, [spanOf(row.id, "00000000000000c1", 1n)]);
           throw new Error("roll back");
         })

@@ -13,7 +13,7 @@ import {
   usageSeries,
 } from "../../src/store/dashboard.ts";
 import type { NewInvocation, NewSpan } from "../../src/store/records.ts";
-import { upsertInvocations, upsertSpans, upsertUsage } from "../../src/store/upsert.ts";
+import { upsertRecords, upsertSpans } from "../../src/store/upsert.ts";
 import { BACKENDS, newInvocation, removeTempDirs, type TestDatabase } from "../store/helpers.ts";
 
 afterAll(removeTempDirs);
@@ -67,25 +67,29 @@ for (const backend of BACKENDS) {
     beforeAll(async () => {
       t = await backend.open();
       const db = t.database.db;
-      await upsertInvocations(db, [...alpha, ...beta]);
-      await upsertUsage(db, [
-        {
-          invocationId: cold.id,
-          cpuUserMs: 30,
-          cpuSystemMs: 10,
-          memoryPeakBytes: 8 << 20,
-          maxRssBytes: 1,
-          pidsPeak: 1,
-        },
-        {
-          invocationId: (alpha[1] as NewInvocation).id,
-          cpuUserMs: 10,
-          cpuSystemMs: 10,
-          memoryPeakBytes: 4 << 20,
-          maxRssBytes: 1,
-          pidsPeak: 1,
-        },
-      ]);
+      await upsertRecords(db, { invocations: [...alpha, ...beta], usage: [], spans: [] });
+      await upsertRecords(db, {
+        invocations: [],
+        usage: [
+          {
+            invocationId: cold.id,
+            cpuUserMs: 30,
+            cpuSystemMs: 10,
+            memoryPeakBytes: 8 << 20,
+            maxRssBytes: 1,
+            pidsPeak: 1,
+          },
+          {
+            invocationId: (alpha[1] as NewInvocation).id,
+            cpuUserMs: 10,
+            cpuSystemMs: 10,
+            memoryPeakBytes: 4 << 20,
+            maxRssBytes: 1,
+            pidsPeak: 1,
+          },
+        ],
+        spans: [],
+      });
       await upsertSpans(db, [
         span(cold.id, "admit", 0, 1),
         span(cold.id, "prepare root", 1, 6),
@@ -152,7 +156,7 @@ for (const backend of BACKENDS) {
       // Out of the range the other tests use, so their counts stay as they are.
       const later = { since: at(5000), until: at(6000) };
       const gamma = done("gamma", 5000, 30, { warm: false });
-      await upsertInvocations(t.database.db, [gamma]);
+      await upsertRecords(t.database.db, { invocations: [gamma], usage: [], spans: [] });
       const root = span(gamma.id, "gamma", 0, 30);
       const stage = (name: string, startMs: number, ms: number) => {
         const { spanId, startNs, endNs } = span(gamma.id, name, startMs, ms);
