@@ -27,6 +27,7 @@ import { type NewInvocation, type NewSpan, type NewUsage, usageRow } from "../sr
 import { toRow } from "../src/store/sink.ts";
 import { upsertRecords } from "../src/store/upsert.ts";
 import { createTelemetry } from "../src/telemetry/index.ts";
+import { STAGES } from "../src/telemetry/names.ts";
 import type { SpanRecord } from "../src/telemetry/store-spans.ts";
 import { eventLoopCpuMs, pgliteCpuMs, postgresCpuMs } from "./lib/cpu.ts";
 import { deleteRecordsOf } from "./lib/records.ts";
@@ -46,7 +47,6 @@ const database = await openDatabase({ url: process.env.DATABASE_URL, dataDir: wo
 const node = `bench-writes-${process.pid}`;
 const captured: SpanRecord[] = [];
 const telemetry = createTelemetry({ recordSpan: (span) => captured.push(span) });
-const STAGES = ["admit", "acquire slot", "prepare", "spawn", "run", "collect", "store"];
 let made = 0;
 
 interface Rows {

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { PGLITE_THREAD } from "../../src/store/pglite-thread.ts";
 
 /** utime + stime of a /proc stat line, in milliseconds (USER_HZ is 100 on Linux). */
-export function statCpuMs(stat: string): number {
+function statCpuMs(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
@@ -13,7 +13,7 @@ export function statCpuMs(stat: string): number {
  * /proc, threads in /proc/self/task) whose command name is `name`; null where
  * /proc cannot tell.
  */
-export function cpuMsOf(dir: string, name: string): number | null {
+function cpuMsOf(dir: string, name: string): number | null {
   let ms = 0;
   try {
     for (const id of readdirSync(dir)) {

@@ -124,7 +124,7 @@ export function tryRmdir(dir: string): boolean {
     const errno = errnoOf(err);
     if (errno === "ENOENT") return true;
     if (errno === "EBUSY" || errno === "ENOTEMPTY") return false;
-    throw new CgroupError(`rmdir ${dir}: ${errno ?? String(err)}`);
+    throw fail("rmdir", dir, err);
   }
 }
 

@@ -70,7 +70,9 @@ function formatSpans(spans: unknown, measured: boolean): string[] {
   const children = new Map<string | null, SpanView[]>();
   for (const s of list) {
     const parent = s.parent !== null && ids.has(s.parent) ? s.parent : null;
-    children.set(parent, [...(children.get(parent) ?? []), s]);
+    const siblings = children.get(parent);
+    if (siblings) siblings.push(s);
+    else children.set(parent, [s]);
   }
   const t0 = Math.min(...list.map((s) => s.startMs));
   const lines = [measured ? "spans:" : "spans (from the record's times):"];

@@ -101,10 +101,20 @@ export async function updateInvocation(
   }
 }
 
-export async function getInvocation(db: Queryable, id: string): Promise<InvocationDetail | null> {
+/** One invocation's row alone, as the API's record needs it; getInvocation adds usage and spans. */
+export async function findInvocation(db: Queryable, id: string): Promise<Invocation | null> {
   try {
     const [row] = await db.select().from(invocations).where(eq(invocations.id, id));
-    if (!row) return null;
+    return row ?? null;
+  } catch (err) {
+    throw storeError(`cannot read invocation ${id}`, err);
+  }
+}
+
+export async function getInvocation(db: Queryable, id: string): Promise<InvocationDetail | null> {
+  const row = await findInvocation(db, id);
+  if (!row) return null;
+  try {
     const [usageRow] = await db.select().from(usage).where(eq(usage.invocationId, id));
     const stored = await db
       .select()

@@ -23,7 +23,7 @@ import type {
 import type { Db } from "./db.ts";
 import type { AttemptRecord } from "./queue.ts";
 import {
-  getInvocation,
+  findInvocation,
   type Invocation,
   listInvocations,
   type NewInvocation,
@@ -192,7 +192,7 @@ export class StoreReader implements InvocationReader {
     const mem = await this.#memory.get(id);
     let row: Invocation | null;
     try {
-      row = await getInvocation(this.#db, id);
+      row = await findInvocation(this.#db, id);
     } catch (err) {
       this.#onError(err);
       return mem;

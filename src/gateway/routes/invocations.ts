@@ -8,7 +8,7 @@ import {
   parseInput,
   SignalRequestSchema,
 } from "../schemas.ts";
-import { dashboardData } from "../ui/index.tsx";
+import { dashboardData } from "../ui/data.ts";
 import { execRoute } from "./exec.ts";
 
 /** /system/invocations: list, read, cancel, signal (invoke scope). */

@@ -25,6 +25,7 @@ import {
 } from "../../store/dashboard.ts";
 import type { Db } from "../../store/db.ts";
 import { getInvocation } from "../../store/records.ts";
+import type { UiDeps } from "./context.ts";
 
 export type {
   ColdStartStats,
@@ -77,6 +78,12 @@ export interface DashboardData {
 }
 
 /** The aggregates as SQL over the records (src/store/dashboard.ts). */
+/** The dashboard's data as the deps provide it: given, from the store, or from memory. */
+export function dashboardData(deps: Pick<UiDeps, "dashboard" | "db" | "invocations">): DashboardData {
+  if (deps.dashboard) return deps.dashboard;
+  return deps.db ? storeData(deps.db) : memoryData(deps.invocations);
+}
+
 export function storeData(db: Db): DashboardData {
   return {
     source: "store",

@@ -13,7 +13,7 @@ import { execRoute } from "../routes/exec.ts";
 import { assetRoutes } from "./assets.ts";
 import { safeNext, signIn, signOut, type UiEnv, uiAuth } from "./auth.ts";
 import { type UiDeps, uiContext } from "./context.ts";
-import { type DashboardData, memoryData, storeData } from "./data.ts";
+import { dashboardData } from "./data.ts";
 import { functionPage, type InvokeResult, InvokeResultView } from "./pages/function.tsx";
 import { functionsPage } from "./pages/functions.tsx";
 import { execPage, invocationPage } from "./pages/invocation.tsx";
@@ -25,16 +25,11 @@ import { schedulesPage } from "./pages/schedules.tsx";
 import { fragment } from "./render.ts";
 
 export type { UiDeps } from "./context.ts";
-export { type DashboardData, memoryData, storeData } from "./data.ts";
+export { type DashboardData, dashboardData, memoryData, storeData } from "./data.ts";
 
 const MAX_SHOWN = 64 * 1024;
 
 /** The store's SQL when the gateway has the database; the readable invocations otherwise. */
-export function dashboardData(deps: UiDeps): DashboardData {
-  if (deps.dashboard) return deps.dashboard;
-  return deps.db ? storeData(deps.db) : memoryData(deps.invocations);
-}
-
 function back(c: Context, to: string, message: string) {
   return c.redirect(`${to}?done=${encodeURIComponent(message)}`, 303);
 }
